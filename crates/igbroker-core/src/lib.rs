@@ -1,0 +1,17 @@
+//! igbroker's domain: identifiers, scopes, statuses, the refresh policy and the clock.
+//!
+//! Nothing here does I/O: storage, HTTP and Instagram live in other crates and call in.
+
+pub mod account;
+pub mod clock;
+pub mod ids;
+pub mod refresh_policy;
+pub mod scopes;
+pub mod secrets;
+pub mod urls;
+
+pub use account::{AccountStatus, RefreshState};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use ids::{IdError, IdKind, PrefixedId};
+pub use refresh_policy::{RefreshCheck, RefreshPolicy};
+pub use scopes::{ApiScope, InstagramScope, ScopeError};

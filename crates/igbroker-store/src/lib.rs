@@ -1,0 +1,21 @@
+//! igbroker's storage: one `Store` over SQLite (one machine) or PostgreSQL (many
+//! replicas), with per-backend migrations and the same queries on both.
+//!
+//! Columns stay in the portable subset of `sqlx::Any` (TEXT, BIGINT, BLOB/BYTEA):
+//! times are unix seconds, flags are 0/1 integers.
+
+mod accounts;
+mod api_keys;
+mod apps;
+mod audit;
+mod connect_sessions;
+mod error;
+mod pool;
+
+pub use accounts::{AccountFilter, AccountRow, NewAccount, TokenUpdate};
+pub use api_keys::ApiKeyRow;
+pub use apps::AppRow;
+pub use audit::{AuditEntry, AuditRow, ChainCheck};
+pub use connect_sessions::ConnectSessionRow;
+pub use error::StoreError;
+pub use pool::{Backend, Store};

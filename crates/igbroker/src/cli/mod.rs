@@ -1,0 +1,147 @@
+//! The `igbroker` command line (CONTRACT §1). Exit 0 on success, 1 on a failure
+//! the message explains, 2 on wrong usage.
+
+mod api_keys;
+mod keys;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "igbroker",
+    version,
+    about = "A self-hosted Instagram token broker"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./igbroker.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The quick start: sandbox and broker in one process, on loopback.
+    Demo {
+        /// Port of the broker (default 8080; a free port with --script).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Where the demo keeps its database and key (reset at each start).
+        #[arg(long, default_value = "igbroker-demo")]
+        data: PathBuf,
+        /// Run the whole story headless, print each step and exit.
+        #[arg(long)]
+        script: bool,
+    },
+    /// Run the broker.
+    Serve,
+    /// Run the Instagram Platform emulator alone.
+    Sandbox {
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// Keep the sandbox's state in this folder across restarts.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Load and check the configuration, then print it without secrets.
+    CheckConfig,
+    /// The encryption key ring.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Keys for the services that call the broker.
+    ApiKeys {
+        #[command(subcommand)]
+        command: api_keys::ApiKeysCommand,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IGBROKER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
+    match cli.command {
+        Command::Demo { port, data, script } => crate::demo::run(port, &data, script, json).await,
+        Command::Sandbox { port, data } => serve::sandbox(port, data).await,
+        command => {
+            let config = Config::load(cli.config.as_deref())?;
+            match command {
+                Command::Serve => serve::serve(config).await,
+                Command::Migrate => serve::migrate(&config, json).await,
+                Command::CheckConfig => serve::check_config(&config, json),
+                Command::Keys { command } => keys::run(&config, command, json).await,
+                Command::ApiKeys { command } => api_keys::run(&config, command, json).await,
+                Command::Demo { .. } | Command::Sandbox { .. } => unreachable_command(),
+            }
+        }
+    }
+}
+
+fn unreachable_command() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("internal: command dispatched twice")
+}
+
+/// The OS user, for audit actors `cli:<user>`.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}

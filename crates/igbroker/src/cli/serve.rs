@@ -1,0 +1,89 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use igbroker_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::clock::tokio_util_shim;
+use crate::config::Config;
+use crate::server;
+
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let (trigger, shutdown) = tokio_util_shim::channel();
+    let clock = server::clock_for(&config, shutdown.clone()).await?;
+    let listen = config.listen.clone();
+    let state = server::build_state(config, clock).await?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, database = state.store().backend().name(), "igbroker serving");
+    server::serve(listener, state, server::os_shutdown_signal()).await?;
+    trigger.fire();
+    tracing::info!("igbroker stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    if json {
+        println!(
+            "{}",
+            json!({"migrated": true, "database": store.backend().name()})
+        );
+    } else {
+        println!("database migrated ({})", store.backend().name());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check_config(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let ring = server::load_key_ring(config)?;
+    let redacted_db = redact_url(&config.database_url);
+    let summary = json!({
+        "listen": config.listen,
+        "public_url": config.public_url,
+        "database_url": redacted_db,
+        "keys": {"source": if config.keys.ring.is_some() { "IGBROKER_KEYS__RING".to_string() } else { config.keys.ring_file.display().to_string() },
+                 "current_version": ring.current_version()},
+        "instagram": {"authorize_url": config.instagram.authorize_url, "token_url": config.instagram.token_url,
+                      "graph_url": config.instagram.graph_url, "graph_version": config.instagram.graph_version},
+        "refresh": {"window_secs": config.refresh.window.as_secs(), "min_age_secs": config.refresh.min_age.as_secs(),
+                    "jitter_secs": config.refresh.jitter.as_secs(), "read_refresh_within_secs": config.refresh.read_refresh_within.as_secs()},
+        "dev": {"clock_url": config.dev.clock_url},
+    });
+    if json {
+        println!("{summary}");
+    } else {
+        println!("configuration OK");
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Hides a password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let sandbox = instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("Instagram sandbox listening on {base}");
+    println!("  authorize_url = \"{base}/oauth/authorize\"");
+    println!("  token_url     = \"{base}/oauth/access_token\"");
+    println!("  graph_url     = \"{base}\"");
+    println!("  control API   : {base}/_sandbox/");
+    instagram_sandbox::serve(listener, sandbox, server::os_shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,270 @@
+//! The configuration file and its `IGBROKER_…` environment overrides (CONTRACT §2).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use igbroker_core::RefreshPolicy;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: String,
+    pub public_url: String,
+    pub database_url: String,
+    pub keys: KeysConfig,
+    pub instagram: InstagramConfig,
+    pub refresh: RefreshConfig,
+    pub dev: DevConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct KeysConfig {
+    pub ring_file: PathBuf,
+    /// `IGBROKER_KEYS__RING="1:<base64>,2:<base64>"`; wins over the file.
+    pub ring: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InstagramConfig {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub graph_url: String,
+    pub graph_version: String,
+    #[serde(deserialize_with = "human_duration")]
+    pub connect_timeout: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RefreshConfig {
+    #[serde(deserialize_with = "human_duration")]
+    pub window: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub min_age: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub jitter: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub read_refresh_within: Duration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DevConfig {
+    pub clock_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            database_url: "sqlite://igbroker-data/igbroker.db?mode=rwc".into(),
+            keys: KeysConfig::default(),
+            instagram: InstagramConfig::default(),
+            refresh: RefreshConfig::default(),
+            dev: DevConfig::default(),
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            ring_file: PathBuf::from("igbroker-data/keys.toml"),
+            ring: None,
+        }
+    }
+}
+
+impl Default for InstagramConfig {
+    fn default() -> Self {
+        InstagramConfig {
+            authorize_url: "https://www.instagram.com/oauth/authorize".into(),
+            token_url: "https://api.instagram.com/oauth/access_token".into(),
+            graph_url: "https://graph.instagram.com".into(),
+            graph_version: "v24.0".into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        let p = RefreshPolicy::default();
+        RefreshConfig {
+            window: Duration::from_secs(p.window as u64),
+            min_age: Duration::from_secs(p.min_age as u64),
+            jitter: Duration::from_secs(p.jitter as u64),
+            read_refresh_within: Duration::from_secs(p.read_refresh_within as u64),
+        }
+    }
+}
+
+fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not a duration like \"90s\", \"24h\" or \"20d\": {e}"
+        ))
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// The file (explicit, or `./igbroker.toml` when present), then `IGBROKER_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::new();
+        match path {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(ConfigError::Missing(p.to_path_buf()));
+                }
+                fig = fig.merge(Toml::file_exact(p));
+            }
+            None => {
+                let default = Path::new("igbroker.toml");
+                if default.exists() {
+                    fig = fig.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        fig = fig.merge(Env::prefixed("IGBROKER_").split("__"));
+        let config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("instagram.authorize_url", &self.instagram.authorize_url),
+            ("instagram.token_url", &self.instagram.token_url),
+            ("instagram.graph_url", &self.instagram.graph_url),
+            ("public_url", &self.public_url),
+        ] {
+            url::Url::parse(value)
+                .map_err(|e| ConfigError::Invalid(format!("{name} `{value}` is not a URL: {e}")))?;
+        }
+        let v = &self.instagram.graph_version;
+        let ok = v
+            .strip_prefix('v')
+            .and_then(|r| r.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
+            });
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "instagram.graph_version `{v}` must look like \"v24.0\""
+            )));
+        }
+        if !self.dev.clock_url.is_empty() && !self.instagram_is_loopback() {
+            return Err(ConfigError::Invalid(
+                "dev.clock_url is set but the Instagram URLs are not loopback: a borrowed clock is only for a local sandbox".into(),
+            ));
+        }
+        if self.refresh.min_age >= Duration::from_secs(60 * 86_400) {
+            return Err(ConfigError::Invalid(
+                "refresh.min_age must be shorter than a token's 60-day life".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn instagram_is_loopback(&self) -> bool {
+        [
+            &self.instagram.authorize_url,
+            &self.instagram.token_url,
+            &self.instagram.graph_url,
+        ]
+        .iter()
+        .all(|u| is_loopback_url(u))
+    }
+
+    pub fn refresh_policy(&self) -> RefreshPolicy {
+        let s = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+        RefreshPolicy {
+            window: s(self.refresh.window),
+            min_age: s(self.refresh.min_age),
+            jitter: s(self.refresh.jitter),
+            read_refresh_within: s(self.refresh.read_refresh_within),
+        }
+    }
+
+    pub fn default_redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
+    }
+}
+
+pub fn is_loopback_url(u: &str) -> bool {
+    match url::Url::parse(u)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_serve_real_instagram() {
+        let c = Config::default();
+        assert!(c.validate().is_ok());
+        assert!(!c.instagram_is_loopback());
+        assert_eq!(c.refresh_policy(), RefreshPolicy::default());
+    }
+
+    #[test]
+    fn clock_url_needs_loopback_instagram() {
+        let mut c = Config::default();
+        c.dev.clock_url = "http://127.0.0.1:9/_sandbox/clock".into();
+        assert!(c.validate().unwrap_err().to_string().contains("clock_url"));
+        c.instagram.authorize_url = "http://127.0.0.1:9/oauth/authorize".into();
+        c.instagram.token_url = "http://127.0.0.1:9/oauth/access_token".into();
+        c.instagram.graph_url = "http://localhost:9".into();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn file_and_env_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("igbroker.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\n[refresh]\nwindow = \"10d\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.refresh.window, Duration::from_secs(10 * 86_400));
+        std::fs::write(&path, "[refresh]\nwindow = \"ten days\"\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("ten days"), "{e}");
+        assert!(Config::load(Some(&dir.path().join("nope.toml"))).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! The one mapping from failures to HTTP: every error answers
+//! `{"error": {"code", "message", "request_id"}}` and 500s stay opaque.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use igbroker_core::{AccountStatus, ApiScope};
+use serde_json::json;
+
+use crate::http::request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this API key lacks the `{0}` scope; create a key with it (or `admin`)")]
+    MissingScope(ApiScope),
+    #[error("{0}")]
+    MissingInstagramScope(String),
+    #[error("{what} `{id}` does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidState(String),
+    #[error(
+        "this state was already used with another authorization code; start a new connect session"
+    )]
+    StateUsed,
+    #[error(
+        "the token is younger than the minimum age Instagram requires before a refresh; try again after {ready_at}"
+    )]
+    TokenTooYoung { ready_at: String },
+    #[error("{message}")]
+    AccountNotActive {
+        status: AccountStatus,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the Instagram user who logged in is not the one this account belongs to")]
+    AccountMismatch,
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::MissingScope(_) | ApiError::MissingInstagramScope(_) => "missing_scope",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidState(_) => "invalid_state",
+            ApiError::StateUsed => "state_used",
+            ApiError::TokenTooYoung { .. } => "token_too_young",
+            ApiError::AccountNotActive { status, .. } => status.as_str(),
+            ApiError::Conflict(_) => "conflict",
+            ApiError::AccountMismatch => "account_mismatch",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Upstream(_) => "upstream_error",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_)
+            | ApiError::MissingScope(_)
+            | ApiError::MissingInstagramScope(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::InvalidRequest(_) | ApiError::InvalidState(_) | ApiError::StateUsed => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::TokenTooYoung { .. }
+            | ApiError::AccountNotActive { .. }
+            | ApiError::Conflict(_)
+            | ApiError::AccountMismatch => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: &str) -> Self {
+        ApiError::NotFound {
+            what,
+            id: id.chars().take(80).collect(),
+        }
+    }
+
+    pub fn not_active(status: AccountStatus) -> Self {
+        let message = match status {
+            AccountStatus::ReauthRequired => {
+                "the account must be connected again (create a connect session with its account_id)"
+                    .to_string()
+            }
+            AccountStatus::Revoked => "the account was revoked; its token is destroyed".to_string(),
+            AccountStatus::Suspended => "the account is suspended".to_string(),
+            AccountStatus::Active => "the account is active".to_string(),
+        };
+        ApiError::AccountNotActive { status, message }
+    }
+}
+
+impl From<igbroker_store::StoreError> for ApiError {
+    fn from(e: igbroker_store::StoreError) -> Self {
+        match e {
+            igbroker_store::StoreError::Unreachable { .. } => {
+                ApiError::Unavailable("the database is unreachable".into())
+            }
+            igbroker_store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<igbroker_vault::VaultError> for ApiError {
+    fn from(e: igbroker_vault::VaultError) -> Self {
+        ApiError::Internal(format!("vault: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = request_id::current();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(request_id = %request_id, error = %detail, "internal error");
+                "internal error; the broker logged the cause under this request_id".to_string()
+            }
+            other => other.to_string(),
+        };
+        let body =
+            json!({"error": {"code": self.code(), "message": message, "request_id": request_id}});
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,212 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use igbroker_core::{AccountStatus, ApiScope};
+use igbroker_store::AccountFilter;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::auth::Caller;
+use crate::http::bad_query;
+use crate::service::accounts::{self, AccountView};
+use crate::service::apps::split_list;
+use crate::service::{graph, refresh};
+use crate::state::AppState;
+use crate::util::{PageQuery, page, rfc3339};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    app_id: Option<String>,
+    end_user: Option<String>,
+    status: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.require(ApiScope::AccountsRead)?;
+    let Query(q) = q.map_err(bad_query)?;
+    if let Some(s) = &q.status
+        && AccountStatus::parse(s).is_none()
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "status `{s}` is not one of active, reauth_required, revoked, suspended"
+        )));
+    }
+    match (&q.app_id, caller.app_ids.is_empty()) {
+        (Some(a), _) => caller.require_app(a)?,
+        (None, false) => {
+            return Err(ApiError::Forbidden(
+                "this key is limited to some apps: pass app_id".into(),
+            ));
+        }
+        (None, true) => {}
+    }
+    let limit = q.page.limit()?;
+    let filter = AccountFilter {
+        app_id: q.app_id.clone(),
+        end_user: q.end_user.clone(),
+        status: q.status.clone(),
+    };
+    let rows = state
+        .store()
+        .list_accounts(&filter, q.page.after()?.as_deref(), limit + 1)
+        .await?;
+    let (rows, next) = page(rows, limit, |r| r.id.clone());
+    let now = state.now();
+    let data: Vec<AccountView> = rows.iter().map(|r| AccountView::from_row(r, now)).collect();
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
+
+async fn owned(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<igbroker_store::AccountRow> {
+    let acc = accounts::get(state, id).await?;
+    caller.require_app(&acc.app_id)?;
+    Ok(acc)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    caller.require(ApiScope::AccountsRead)?;
+    let acc = owned(&state, &caller, &id).await?;
+    Ok(Json(AccountView::from_row(&acc, state.now())))
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(ApiScope::TokensRead)?;
+    owned(&state, &caller, &id).await?;
+    let (acc, token) = accounts::read_token(&state, &id, &caller.actor()).await?;
+    let body = json!({
+        "access_token": token.expose_secret(),
+        "expires_at": acc.expires_at.map(rfc3339),
+        "scopes": split_list(&acc.scopes),
+    });
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    caller.require(ApiScope::AccountsWrite)?;
+    owned(&state, &caller, &id).await?;
+    let acc = refresh::refresh_now(&state, &id, &caller.actor()).await?;
+    Ok(Json(AccountView::from_row(&acc, state.now())))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(ApiScope::AccountsWrite)?;
+    owned(&state, &caller, &id).await?;
+    let acc = accounts::revoke(&state, &id, &caller.actor(), "revoked_by_api").await?;
+    Ok(Json(
+        json!({"id": acc.id, "status": acc.status, "upstream_revoked": false}),
+    ))
+}
+
+pub async fn graph(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    Path((id, path)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require(ApiScope::Graph)?;
+    if method != Method::GET
+        && igbroker_core::scopes::required_for(method.as_str(), &path)
+            .contains(&igbroker_core::InstagramScope::ContentPublish)
+    {
+        caller.require(ApiScope::Publish)?;
+    }
+    owned(&state, &caller, &id).await?;
+    let path = graph::check_path(&path)?;
+    let mut params: Vec<(String, String)> = match query.as_deref() {
+        Some(q) => serde_urlencoded::from_str(q)
+            .map_err(|e| ApiError::InvalidRequest(format!("the query string is not valid: {e}")))?,
+        None => Vec::new(),
+    };
+    params.extend(body_params(&headers, &body)?);
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|_| ApiError::InvalidRequest("unsupported method".into()))?;
+    let answer = graph::call(
+        &state,
+        &id,
+        &caller.actor(),
+        graph::GraphCall {
+            method,
+            path,
+            params,
+        },
+    )
+    .await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(answer.body)).into_response())
+}
+
+/// Graph parameters may come as a form or as a flat JSON object.
+fn body_params(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<(String, String)>> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ctype.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::InvalidRequest(format!("the body is not valid JSON: {e}")))?;
+        let Value::Object(map) = v else {
+            return Err(ApiError::InvalidRequest(
+                "the JSON body must be an object of Graph parameters".into(),
+            ));
+        };
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, s)
+            })
+            .collect())
+    } else if ctype.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::InvalidRequest(format!("the form body is not valid: {e}")))
+    } else {
+        Err(ApiError::InvalidRequest(
+            "send Graph parameters in the query, as a form, or as a JSON object".into(),
+        ))
+    }
+}

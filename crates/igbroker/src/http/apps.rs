@@ -1,0 +1,96 @@
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use igbroker_core::ApiScope;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::auth::Caller;
+use crate::http::{bad_json, bad_query};
+use crate::service::apps::{self, AppView, NewApp};
+use crate::service::audit;
+use crate::state::AppState;
+use crate::util::{PageQuery, page};
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewApp>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<AppView>)> {
+    caller.require(ApiScope::AppsWrite)?;
+    if !caller.app_ids.is_empty() {
+        return Err(ApiError::Forbidden(
+            "a key limited to some apps cannot register new ones".into(),
+        ));
+    }
+    let Json(req) = body.map_err(bad_json)?;
+    let row = apps::create(&state, req).await?;
+    audit::record(
+        &state,
+        &caller.actor(),
+        "app.created",
+        None,
+        Some(&row.id),
+        json!({"client_id": row.client_id}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(AppView::from_row(&row))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    caller
+        .require(ApiScope::AccountsRead)
+        .or_else(|_| caller.require(ApiScope::AppsWrite))?;
+    let Query(q) = q.map_err(bad_query)?;
+    let limit = q.limit()?;
+    let rows = state
+        .store()
+        .list_apps(q.after()?.as_deref(), limit + 1)
+        .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| caller.require_app(&r.id).is_ok())
+        .collect();
+    let (rows, next) = page(rows, limit, |r| r.id.clone());
+    let data: Vec<AppView> = rows.iter().map(AppView::from_row).collect();
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AppView>> {
+    caller
+        .require(ApiScope::AccountsRead)
+        .or_else(|_| caller.require(ApiScope::AppsWrite))?;
+    caller.require_app(&id)?;
+    let row = apps::get(&state, &id).await?;
+    Ok(Json(AppView::from_row(&row)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(ApiScope::AppsWrite)?;
+    caller.require_app(&id)?;
+    apps::get(&state, &id).await?;
+    state.store().delete_app(&id, state.now()).await?;
+    audit::record(
+        &state,
+        &caller.actor(),
+        "app.deleted",
+        None,
+        Some(&id),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

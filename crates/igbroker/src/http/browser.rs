@@ -1,0 +1,120 @@
+//! Connect sessions and the two routes a browser visits: the connect link and
+//! Instagram's redirect back.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
+use axum::response::{Html, IntoResponse, Response};
+use igbroker_core::ApiScope;
+
+use crate::error::ApiResult;
+use crate::http::auth::Caller;
+use crate::http::{bad_json, bad_query};
+use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
+use crate::state::AppState;
+
+pub async fn create_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewSession>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SessionView>)> {
+    caller.require(ApiScope::Connect)?;
+    let Json(req) = body.map_err(bad_json)?;
+    caller.require_app(&req.app_id)?;
+    let row = connect::create(&state, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionView::from_row(&state, &row)),
+    ))
+}
+
+pub async fn show_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionView>> {
+    caller
+        .require(ApiScope::Connect)
+        .or_else(|_| caller.require(ApiScope::AccountsRead))?;
+    let row = connect::get(&state, &id).await?;
+    caller.require_app(&row.app_id)?;
+    Ok(Json(SessionView::from_row(&state, &row)))
+}
+
+fn redirect(location: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (LOCATION, location.to_string()),
+            (CACHE_CONTROL, "no-store".to_string()),
+            // The authorize URL carries the state; keep it out of Referer headers.
+            (REFERRER_POLICY, "no-referrer".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let location = connect::authorize_redirect(&state, &id).await?;
+    Ok(redirect(&location))
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    q: Result<Query<CallbackQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = q.map_err(bad_query)?;
+    let outcome = connect::handle_callback(&state, q).await?;
+    Ok(match outcome.redirect_location() {
+        Some(loc) => redirect(&loc),
+        None => result_page(&outcome),
+    })
+}
+
+fn result_page(o: &Outcome) -> Response {
+    let (title, detail) = match o.status.as_str() {
+        "connected" => (
+            "Instagram account connected",
+            "You can close this window.".to_string(),
+        ),
+        "denied" => (
+            "Connection cancelled",
+            "Instagram reported that access was not granted.".to_string(),
+        ),
+        _ => (
+            "Connection failed",
+            format!(
+                "Error: {}",
+                html_escape(o.error.as_deref().unwrap_or("unknown"))
+            ),
+        ),
+    };
+    let account = o
+        .account_id
+        .as_deref()
+        .map(|a| {
+            format!(
+                "<p>Account <code id=\"account-id\">{}</code></p>",
+                html_escape(a)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
+         <h1>{title}</h1><p>{detail}</p>{account}\
+         <p>Session <code id=\"session-id\">{}</code>, status <code id=\"status\">{}</code></p></body></html>",
+        html_escape(&o.session_id),
+        html_escape(&o.status)
+    );
+    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], Html(body)).into_response()
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,70 @@
+//! The broker's HTTP surface (CONTRACT §3). Handlers parse and authorise; the
+//! work happens in `service`.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod apps;
+pub mod auth;
+pub mod browser;
+pub mod health;
+pub mod request_id;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::routing::{any, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/apps", post(apps::create).get(apps::list))
+        .route("/apps/{app_id}", get(apps::show).delete(apps::delete))
+        .route("/connect-sessions", post(browser::create_session))
+        .route("/connect-sessions/{id}", get(browser::show_session))
+        .route("/accounts", get(accounts::list))
+        .route(
+            "/accounts/{id}",
+            get(accounts::show).delete(accounts::revoke),
+        )
+        .route("/accounts/{id}/token", get(accounts::token))
+        .route("/accounts/{id}/refresh", post(accounts::refresh))
+        .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .fallback(|| async {
+            ApiError::NotFound {
+                what: "route",
+                id: "this /v1 path".into(),
+            }
+        });
+    Router::new()
+        .nest("/v1", v1)
+        .route("/connect/{id}", get(browser::connect))
+        .route("/oauth/callback", get(browser::callback))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(axum::middleware::from_fn(request_id::middleware))
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(120),
+        ))
+        .with_state(state)
+}
+
+/// Axum's own rejection texts, reworded into our error shape.
+pub fn bad_json(e: JsonRejection) -> ApiError {
+    ApiError::InvalidRequest(format!(
+        "the request body is not the JSON this route takes: {}",
+        e.body_text()
+    ))
+}
+
+pub fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::InvalidRequest(format!("the query string is not valid: {}", e.body_text()))
+}

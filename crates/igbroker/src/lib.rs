@@ -1,0 +1,15 @@
+//! igbroker: a self-hosted Instagram token broker.
+//!
+//! The binary (`main.rs`) is a thin shell over this library, so that tests start
+//! the real server in-process on port 0.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod util;

@@ -1,0 +1,89 @@
+//! Building the broker from configuration and serving it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use igbroker_core::{Clock, SystemClock};
+use igbroker_store::Store;
+use igbroker_vault::{KeyRing, Vault};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::clock::RemoteClock;
+use crate::clock::tokio_util_shim::Shutdown;
+use crate::config::Config;
+use crate::state::{AppState, instagram_client};
+
+/// The key ring named by the configuration: `keys.ring` (env) or `keys.ring_file`.
+pub fn load_key_ring(config: &Config) -> anyhow::Result<KeyRing> {
+    if let Some(spec) = &config.keys.ring {
+        return KeyRing::from_env_spec(spec.expose_secret())
+            .context("IGBROKER_KEYS__RING is not a valid key ring");
+    }
+    KeyRing::load_file(&config.keys.ring_file).with_context(|| {
+        format!(
+            "cannot load the key ring {} (create one with `igbroker keys init`)",
+            config.keys.ring_file.display()
+        )
+    })
+}
+
+/// The clock the configuration asks for: the system's, or a sandbox's.
+pub async fn clock_for(config: &Config, shutdown: Shutdown) -> anyhow::Result<Arc<dyn Clock>> {
+    if config.dev.clock_url.is_empty() {
+        Ok(Arc::new(SystemClock))
+    } else {
+        let c = RemoteClock::start(&config.dev.clock_url, shutdown)
+            .await
+            .with_context(|| format!("cannot read dev.clock_url {}", config.dev.clock_url))?;
+        Ok(Arc::new(c))
+    }
+}
+
+pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    if config.refresh_policy().min_age < 86_400 && !config.instagram_is_loopback() {
+        tracing::warn!(
+            "refresh.min_age is below Instagram's 24 hours while the Instagram URLs are not loopback: refreshes of young tokens will fail"
+        );
+    }
+    let ring = load_key_ring(&config)?;
+    let vault = Vault::new(ring);
+    let store = Store::open(&config.database_url).await?;
+    let instagram = instagram_client(&config)?;
+    Ok(AppState::new(config, store, vault, instagram, clock))
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = crate::http::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn os_shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,172 @@
+use igbroker_core::{AccountStatus, RefreshState};
+use igbroker_store::AccountRow;
+use igbroker_vault::Aad;
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::service::{apps::split_list, audit, refresh};
+use crate::state::AppState;
+use crate::util::rfc3339;
+
+pub fn token_aad(account_id: &str) -> Aad<'_> {
+    Aad::new("accounts", account_id, "token")
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<AccountRow, ApiError> {
+    state
+        .store()
+        .get_account(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account", id))
+}
+
+pub fn status_of(a: &AccountRow) -> AccountStatus {
+    AccountStatus::parse(&a.status).unwrap_or(AccountStatus::Suspended)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenInfo {
+    pub issued_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub refreshed_at: Option<String>,
+    pub next_refresh_at: Option<String>,
+    pub refresh_state: &'static str,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub app_id: String,
+    pub end_user: Option<String>,
+    pub ig_user_id: String,
+    pub ig_scoped_id: String,
+    pub username: Option<String>,
+    pub scopes: Vec<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub token: TokenInfo,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl AccountView {
+    pub fn from_row(a: &AccountRow, now: i64) -> AccountView {
+        AccountView {
+            id: a.id.clone(),
+            app_id: a.app_id.clone(),
+            end_user: (!a.end_user.is_empty()).then(|| a.end_user.clone()),
+            ig_user_id: a.ig_user_id.clone(),
+            ig_scoped_id: a.ig_scoped_id.clone(),
+            username: a.username.clone(),
+            scopes: split_list(&a.scopes),
+            status: a.status.clone(),
+            status_reason: a.status_reason.clone(),
+            token: TokenInfo {
+                issued_at: a.issued_at.map(rfc3339),
+                expires_at: a.expires_at.map(rfc3339),
+                refreshed_at: a.refreshed_at.map(rfc3339),
+                next_refresh_at: a.next_refresh_at.map(rfc3339),
+                refresh_state: RefreshState::derive(
+                    now,
+                    a.lease_until,
+                    a.backoff_until,
+                    a.refresh_failing != 0,
+                )
+                .as_str(),
+                last_error: a.last_error.clone(),
+            },
+            created_at: rfc3339(a.created_at),
+            updated_at: rfc3339(a.updated_at),
+        }
+    }
+}
+
+/// An active account whose token has not expired; an expired one is marked
+/// `reauth_required` on the spot so that nobody is handed a dead token.
+pub async fn require_usable(state: &AppState, id: &str) -> Result<AccountRow, ApiError> {
+    let acc = get(state, id).await?;
+    let status = status_of(&acc);
+    if status != AccountStatus::Active {
+        return Err(ApiError::not_active(status));
+    }
+    if acc.expires_at.is_some_and(|e| e <= state.now()) {
+        state
+            .store()
+            .mark_reauth_required(&acc.id, "expired", state.now())
+            .await?;
+        return Err(ApiError::not_active(AccountStatus::ReauthRequired));
+    }
+    Ok(acc)
+}
+
+pub fn open_token(state: &AppState, acc: &AccountRow) -> Result<SecretString, ApiError> {
+    let sealed = acc
+        .token_enc
+        .as_deref()
+        .ok_or_else(|| ApiError::not_active(AccountStatus::Revoked))?;
+    Ok(state.vault().open_string(&token_aad(&acc.id), sealed)?)
+}
+
+/// Hands out the token (audited), refreshing first when it is close to expiry.
+pub async fn read_token(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+) -> Result<(AccountRow, SecretString), ApiError> {
+    let mut acc = require_usable(state, id).await?;
+    if let (Some(issued), Some(expires)) = (acc.issued_at, acc.expires_at)
+        && state
+            .policy()
+            .read_should_refresh(state.now(), issued, expires)
+    {
+        match refresh::refresh_now(state, &acc.id, actor).await {
+            Ok(fresh) => acc = fresh,
+            // The current token is still valid: serve it, the scheduler retries.
+            Err(e) => {
+                tracing::warn!(account_id = %acc.id, error = %e, "refresh before token read failed")
+            }
+        }
+        acc = require_usable(state, &acc.id).await?;
+    }
+    let token = open_token(state, &acc)?;
+    audit::record(
+        state,
+        actor,
+        "token.read",
+        Some(&acc.id),
+        Some(&acc.app_id),
+        json!({}),
+    )
+    .await?;
+    Ok((acc, token))
+}
+
+pub async fn revoke(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<AccountRow, ApiError> {
+    let acc = get(state, id).await?;
+    if status_of(&acc) == AccountStatus::Revoked {
+        return Ok(acc);
+    }
+    state
+        .store()
+        .revoke_account(&acc.id, reason, state.now())
+        .await?;
+    audit::record(
+        state,
+        actor,
+        "account.revoked",
+        Some(&acc.id),
+        Some(&acc.app_id),
+        json!({"reason": reason}),
+    )
+    .await?;
+    get(state, id).await
+}

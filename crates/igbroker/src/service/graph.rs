@@ -1,0 +1,147 @@
+//! Graph API calls made with an account's token, so the token never leaves the broker.
+
+use igbroker_core::InstagramScope;
+use igbroker_core::scopes::required_for;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::service::{accounts, audit};
+use crate::state::AppState;
+
+pub struct GraphCall {
+    pub method: reqwest::Method,
+    /// Without version, e.g. `me` or `17841…/media`.
+    pub path: String,
+    pub params: Vec<(String, String)>,
+}
+
+pub struct GraphAnswer {
+    pub status: u16,
+    pub body: Value,
+}
+
+pub fn check_path(path: &str) -> Result<String, ApiError> {
+    let p = path.trim_matches('/');
+    if p.is_empty()
+        || p.len() > 512
+        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "`{}` is not a Graph API path like `me` or `17841400000000001/media`",
+            path.chars().take(80).collect::<String>()
+        )));
+    }
+    // The version is the broker's choice (instagram.graph_version).
+    let first = p.split('/').next().unwrap_or("");
+    if first.starts_with('v')
+        && first[1..].contains('.')
+        && first[1..]
+            .replace('.', "")
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::InvalidRequest(
+            "leave the version out of the path: the broker adds instagram.graph_version".into(),
+        ));
+    }
+    Ok(p.to_string())
+}
+
+pub async fn call(
+    state: &AppState,
+    account_id: &str,
+    actor: &str,
+    call: GraphCall,
+) -> Result<GraphAnswer, ApiError> {
+    let acc = accounts::require_usable(state, account_id).await?;
+    let held = InstagramScope::parse_list(&acc.scopes).unwrap_or_default();
+    let missing: Vec<&str> = required_for(call.method.as_str(), &call.path)
+        .into_iter()
+        .filter(|s| !held.contains(s))
+        .map(InstagramScope::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::MissingInstagramScope(format!(
+            "account {} was not granted {} which {} {} needs; create a connect session with account_id and that scope so the user can grant it",
+            acc.id,
+            missing.join(", "),
+            call.method,
+            call.path
+        )));
+    }
+    if call
+        .params
+        .iter()
+        .any(|(k, _)| k == "access_token" || k == "appsecret_proof")
+    {
+        return Err(ApiError::InvalidRequest(
+            "do not pass access_token: the broker adds the account's token".into(),
+        ));
+    }
+    let token = accounts::open_token(state, &acc)?;
+    let token = instagram_api::AccessToken::new(token.expose_secret().to_string());
+    let method = call.method.clone();
+    let result = state
+        .instagram()
+        .raw(
+            &token,
+            instagram_api::RawRequest {
+                method: call.method,
+                path: call.path.clone(),
+                params: call.params,
+            },
+        )
+        .await;
+    audit::record(
+        state,
+        actor,
+        "graph.call",
+        Some(&acc.id),
+        Some(&acc.app_id),
+        json!({"method": method.as_str(), "path": call.path, "ok": result.is_ok()}),
+    )
+    .await?;
+    match result {
+        Ok(r) => Ok(GraphAnswer {
+            status: r.status,
+            body: r.body,
+        }),
+        Err(e) => Err(map_graph_error(state, &acc.id, &e).await),
+    }
+}
+
+async fn map_graph_error(state: &AppState, account_id: &str, e: &instagram_api::Error) -> ApiError {
+    match e {
+        instagram_api::Error::Reauth { reason, .. } => {
+            let why = match reason {
+                instagram_api::ReauthReason::Expired => "expired",
+                instagram_api::ReauthReason::PasswordChanged => "password_changed",
+                instagram_api::ReauthReason::AppRemoved => "app_removed",
+                _ => "token_invalid",
+            };
+            if let Err(err) = state
+                .store()
+                .mark_reauth_required(account_id, why, state.now())
+                .await
+            {
+                tracing::error!(error = %err, "could not mark account reauth_required");
+            }
+            ApiError::not_active(igbroker_core::AccountStatus::ReauthRequired)
+        }
+        instagram_api::Error::RateLimited { retry_after, .. } => ApiError::RateLimited {
+            message: format!("Instagram is rate limiting this account or app: {e}"),
+            retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(60),
+        },
+        instagram_api::Error::MissingPermission { .. } => {
+            ApiError::MissingInstagramScope(format!("Instagram refused: {e}"))
+        }
+        instagram_api::Error::BadRequest { .. } => {
+            ApiError::InvalidRequest(format!("Instagram refused the call: {e}"))
+        }
+        _ => ApiError::Upstream(format!("Instagram call failed: {e}")),
+    }
+}

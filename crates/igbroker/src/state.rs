@@ -1,0 +1,88 @@
+//! Everything a request or a background task needs, built once and shared.
+
+use std::sync::Arc;
+
+use igbroker_core::{Clock, RefreshPolicy};
+use igbroker_store::Store;
+use igbroker_vault::Vault;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Store,
+    vault: Vault,
+    instagram: instagram_api::Client,
+    clock: Arc<dyn Clock>,
+    policy: RefreshPolicy,
+    /// Names this process in leases, so a replica can tell its own.
+    node_id: String,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        vault: Vault,
+        instagram: instagram_api::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let policy = config.refresh_policy();
+        let node_id = format!("node_{}", uuid::Uuid::now_v7().simple());
+        AppState {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                vault,
+                instagram,
+                clock,
+                policy,
+                node_id,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+    pub fn instagram(&self) -> &instagram_api::Client {
+        &self.inner.instagram
+    }
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now_unix()
+    }
+    pub fn policy(&self) -> &RefreshPolicy {
+        &self.inner.policy
+    }
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+}
+
+/// Builds the Instagram client from the configuration.
+pub fn instagram_client(config: &Config) -> anyhow::Result<instagram_api::Client> {
+    let ig = &config.instagram;
+    let cfg = instagram_api::Config {
+        authorize_url: url::Url::parse(&ig.authorize_url)?,
+        token_url: url::Url::parse(&ig.token_url)?,
+        graph_url: url::Url::parse(&ig.graph_url)?,
+        graph_version: ig.graph_version.clone(),
+        connect_timeout: ig.connect_timeout,
+        request_timeout: ig.request_timeout,
+    };
+    Ok(instagram_api::Client::new(cfg)?)
+}

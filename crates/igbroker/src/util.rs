@@ -1,0 +1,79 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::ApiError;
+
+/// RFC 3339 in UTC with a `Z`, to the second (CONTRACT §3).
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+pub fn parse_rfc3339(s: &str) -> Result<i64, ApiError> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "`{s}` is not an RFC 3339 time like 2026-11-29T05:20:34Z"
+            ))
+        })
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::InvalidRequest(format!(
+                "limit {n} is out of range: use 1 to 500"
+            ))),
+        }
+    }
+
+    /// Cursors are opaque to callers; inside they are the last id seen.
+    pub fn after(&self) -> Result<Option<String>, ApiError> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(c) if c.is_empty() => Ok(None),
+            Some(c) => URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest("cursor is not one this API returned".into())
+                }),
+        }
+    }
+}
+
+pub fn encode_cursor(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+/// Splits the extra row fetched to learn whether another page follows.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(50);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|r| encode_cursor(&key(r)));
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}

@@ -1,0 +1,345 @@
+//! A broker and a sandbox per test, in-process on port 0, each test with its own
+//! database: a SQLite file in a temp folder, or a fresh PostgreSQL database on
+//! the server named by TEST_PG_URL (started by scripts/test).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use igbroker::clock::SandboxClockAdapter;
+use igbroker::config::Config;
+use igbroker::state::AppState;
+use igbroker_core::Clock;
+use igbroker_vault::KeyRing;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestEnv {
+    pub broker: String,
+    pub sandbox: String,
+    pub admin_key: String,
+    pub app_id: String,
+    pub client_id: String,
+    pub http: reqwest::Client,
+    pub clock: instagram_sandbox::SandboxClock,
+    pub state: AppState,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub const USER: &str = "shop_one";
+pub const OTHER_USER: &str = "shop_two";
+pub const RETURN_ORIGIN: &str = "https://service.example";
+
+/// A PostgreSQL database of its own, or None (with a notice) when no server is configured.
+async fn pg_database() -> Option<String> {
+    let Ok(admin) = std::env::var("TEST_PG_URL") else {
+        if std::env::var("IGBROKER_REQUIRE_PG").is_ok() {
+            panic!("IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test");
+        }
+        eprintln!("TEST_PG_URL not set: skipping the PostgreSQL variant (scripts/test runs it)");
+        return None;
+    };
+    let name = format!("igb_t_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to TEST_PG_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.clone());
+    Some(format!("{base}/{name}"))
+}
+
+impl TestEnv {
+    pub async fn start(backend: Backend) -> Option<TestEnv> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestEnv> {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("igbroker.db").display()
+            ),
+            Backend::Postgres => pg_database().await?,
+        };
+        let sandbox =
+            instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default()).unwrap();
+        let clock = sandbox.clock();
+        let sb_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sandbox_url = format!("http://{}", sb_listener.local_addr().unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let broker_url = format!("http://{}", listener.local_addr().unwrap());
+
+        let ring_file = dir.path().join("keys.toml");
+        KeyRing::generate().write_file(&ring_file).unwrap();
+        let mut config = Config {
+            listen: listener.local_addr().unwrap().to_string(),
+            public_url: broker_url.clone(),
+            database_url: database_url.clone(),
+            ..Config::default()
+        };
+        config.keys.ring_file = ring_file;
+        config.instagram.authorize_url = format!("{sandbox_url}/oauth/authorize");
+        config.instagram.token_url = format!("{sandbox_url}/oauth/access_token");
+        config.instagram.graph_url = sandbox_url.clone();
+        config.instagram.request_timeout = Duration::from_secs(10);
+        tweak(&mut config);
+
+        let broker_clock: Arc<dyn Clock> = Arc::new(SandboxClockAdapter(clock.clone()));
+        let state = igbroker::server::build_state(config, broker_clock)
+            .await
+            .unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (sb_tx, sb_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(instagram_sandbox::serve(sb_listener, sandbox, async {
+            let _ = sb_rx.await;
+        }));
+        let serve_state = state.clone();
+        tokio::spawn(async move {
+            let _ = igbroker::server::serve(listener, serve_state, async {
+                let _ = stop_rx.await;
+                let _ = sb_tx.send(());
+            })
+            .await;
+        });
+
+        let (_, admin_key) = igbroker::service::api_keys::create(
+            state.store(),
+            "test admin",
+            &["admin".into()],
+            &[],
+            0,
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let redirect_uri = format!("{broker_url}/oauth/callback");
+        let sb_app = post(
+            &http,
+            &format!("{sandbox_url}/_sandbox/apps"),
+            None,
+            json!({"redirect_uris": [redirect_uri]}),
+        )
+        .await;
+        assert!(sb_app.0.is_success(), "sandbox app: {:?}", sb_app);
+        let client_id = s(&sb_app.1["client_id"]);
+        for u in [USER, OTHER_USER] {
+            let r = post(
+                &http,
+                &format!("{sandbox_url}/_sandbox/users"),
+                None,
+                json!({"username": u, "media_count": 3}),
+            )
+            .await;
+            assert!(r.0.is_success(), "sandbox user: {:?}", r);
+        }
+        let app = post(
+            &http,
+            &format!("{broker_url}/v1/apps"),
+            Some(&admin_key),
+            json!({
+                "name": "Test app",
+                "client_id": client_id,
+                "client_secret": s(&sb_app.1["client_secret"]),
+                "scopes": ["instagram_business_basic", "instagram_business_content_publish"],
+                "return_origins": [RETURN_ORIGIN],
+            }),
+        )
+        .await;
+        assert_eq!(app.0, StatusCode::CREATED, "{:?}", app.1);
+        Some(TestEnv {
+            broker: broker_url,
+            sandbox: sandbox_url,
+            admin_key,
+            app_id: s(&app.1["id"]),
+            client_id,
+            http,
+            clock,
+            state,
+            database_url,
+            dir,
+            stop: Some(stop_tx),
+        })
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.broker))
+            .bearer_auth(&self.admin_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.api(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn session(&self, body: Value) -> Value {
+        let (st, v) = self
+            .api(reqwest::Method::POST, "/v1/connect-sessions", Some(body))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    /// Opens the connect link and answers the consent in the sandbox; returns
+    /// the callback URL Instagram redirects to (fragment removed, as browsers do).
+    pub async fn consent(&self, connect_url: &str, username: &str, decision: &str) -> url::Url {
+        let resp = self.http.get(connect_url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND, "connect link");
+        let loc = resp.headers()["location"].to_str().unwrap().to_string();
+        let authorize = url::Url::parse(&loc).unwrap();
+        let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+        let (st, v) = post(
+            &self.http,
+            &format!("{}/_sandbox/authorize", self.sandbox),
+            None,
+            json!({"client_id": q["client_id"], "redirect_uri": q["redirect_uri"], "scope": q["scope"],
+                   "state": q.get("state"), "username": username, "decision": decision}),
+        )
+        .await;
+        assert!(st.is_success(), "sandbox authorize: {v}");
+        let mut cb = url::Url::parse(v["location"].as_str().unwrap()).unwrap();
+        cb.set_fragment(None);
+        cb
+    }
+
+    pub async fn callback(&self, url: &url::Url) -> reqwest::Response {
+        self.http.get(url.as_str()).send().await.unwrap()
+    }
+
+    /// The whole connect flow; returns the account id.
+    pub async fn connect(&self, username: &str, end_user: &str) -> String {
+        let created = self
+            .session(json!({"app_id": self.app_id, "end_user": end_user}))
+            .await;
+        let cb = self
+            .consent(created["connect_url"].as_str().unwrap(), username, "allow")
+            .await;
+        let resp = self.callback(&cb).await;
+        assert!(resp.status().is_success(), "callback: {}", resp.status());
+        let (_, sess) = self
+            .get(&format!(
+                "/v1/connect-sessions/{}",
+                created["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(sess["status"], "connected", "{sess}");
+        s(&sess["account_id"])
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+    }
+
+    /// Every file in the test's folder (database, WAL, journal, key ring).
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+        out
+    }
+
+    pub async fn sandbox_calls(&self, path: &str) -> Vec<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/_sandbox/calls", self.sandbox))
+            .query(&[("path", path)])
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "/_sandbox/calls");
+        let v: Value = resp.json().await.unwrap();
+        v["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = http.post(url).json(&body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs one async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(env) = TestEnv::start(Backend::Sqlite).await {
+                    $body(env).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = TestEnv::start(Backend::Postgres).await {
+                    $body(env).await;
+                }
+            }
+        }
+    };
+}

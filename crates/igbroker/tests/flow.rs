@@ -1,0 +1,434 @@
+//! The token's life through the broker's HTTP API, against the real sandbox,
+//! on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const DAY: i64 = 86_400;
+
+fn is_rfc3339_utc(v: &serde_json::Value) -> bool {
+    v.as_str().is_some_and(|t| {
+        t.ends_with('Z')
+            && time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .is_ok()
+    })
+}
+
+async fn whole_story(env: TestEnv) {
+    let acc_id = env.connect(USER, "user-1").await;
+    assert!(acc_id.starts_with("acc_"), "{acc_id}");
+
+    let (st, acc) = env.get(&format!("/v1/accounts/{acc_id}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(acc["status"], "active");
+    assert_eq!(acc["app_id"], env.app_id);
+    assert_eq!(acc["end_user"], "user-1");
+    assert_eq!(acc["username"], USER);
+    assert!(
+        acc["ig_user_id"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("17841")),
+        "{acc}"
+    );
+    assert!(acc["ig_scoped_id"].is_string());
+    assert_ne!(acc["ig_user_id"], acc["ig_scoped_id"]);
+    assert!(is_rfc3339_utc(&acc["token"]["expires_at"]), "{acc}");
+    assert!(is_rfc3339_utc(&acc["token"]["next_refresh_at"]), "{acc}");
+    assert_eq!(acc["token"]["refresh_state"], "idle");
+    assert!(
+        acc["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("instagram_business_basic"))
+    );
+
+    // About 60 days of life.
+    let exp = time::OffsetDateTime::parse(
+        acc["token"]["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    let life = exp - env.clock.now_unix();
+    assert!((59 * DAY..=60 * DAY + 60).contains(&life), "life {life}");
+
+    let (st, tok) = env.get(&format!("/v1/accounts/{acc_id}/token")).await;
+    assert_eq!(st, StatusCode::OK, "{tok}");
+    let token = s(&tok["access_token"]);
+    assert!(token.len() > 20);
+    assert_eq!(tok["expires_at"], acc["token"]["expires_at"]);
+
+    let (st, me) = env
+        .get(&format!(
+            "/v1/accounts/{acc_id}/graph/me?fields=user_id,username"
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    assert_eq!(me["username"], USER);
+    assert_eq!(me["user_id"], acc["ig_user_id"]);
+
+    // The token never sits in the database in plaintext.
+    for (name, bytes) in env.files() {
+        assert!(!contains(&bytes, token.as_bytes()), "token found in {name}");
+    }
+
+    env.advance(30 * DAY);
+    let (st, refreshed) = env
+        .api(
+            Method::POST,
+            &format!("/v1/accounts/{acc_id}/refresh"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{refreshed}");
+    assert!(refreshed["token"]["expires_at"].as_str() > acc["token"]["expires_at"].as_str());
+    assert!(is_rfc3339_utc(&refreshed["token"]["refreshed_at"]));
+
+    let (st, rev) = env
+        .api(Method::DELETE, &format!("/v1/accounts/{acc_id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(rev["status"], "revoked");
+    assert_eq!(rev["upstream_revoked"], false);
+    let (st, err) = env.get(&format!("/v1/accounts/{acc_id}/token")).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(err["error"]["code"], "revoked");
+    assert!(err["error"]["request_id"].is_string());
+    let row = env
+        .state
+        .store()
+        .get_account(&acc_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.token_enc.is_none(),
+        "revocation must destroy the ciphertext"
+    );
+}
+both_backends!(whole_story_connect_read_proxy_refresh_revoke, whole_story);
+
+async fn denial(env: TestEnv) {
+    let sess = env
+        .session(json!({"app_id": env.app_id, "return_url": format!("{RETURN_ORIGIN}/done")}))
+        .await;
+    let cb = env
+        .consent(sess["connect_url"].as_str().unwrap(), USER, "deny")
+        .await;
+    let q: std::collections::HashMap<String, String> = cb.query_pairs().into_owned().collect();
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"));
+    let resp = env.callback(&cb).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let loc = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with(&format!("{RETURN_ORIGIN}/done?")), "{loc}");
+    assert!(loc.contains("status=denied"), "{loc}");
+    assert!(!loc.contains("account_id"), "{loc}");
+    let (_, v) = env
+        .get(&format!("/v1/connect-sessions/{}", s(&sess["id"])))
+        .await;
+    assert_eq!(v["status"], "denied");
+    let (_, list) = env.get("/v1/accounts").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+}
+both_backends!(denial_redirects_with_status_denied_and_no_account, denial);
+
+async fn replay(env: TestEnv) {
+    let sess = env
+        .session(json!({"app_id": env.app_id, "return_url": format!("{RETURN_ORIGIN}/done")}))
+        .await;
+    let cb = env
+        .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
+        .await;
+    // A prefetch and the real navigation arrive together, then a reload later.
+    let (a, b) = tokio::join!(env.callback(&cb), env.callback(&cb));
+    let c = env.callback(&cb).await;
+    let locs: Vec<String> = [a, b, c]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), StatusCode::FOUND);
+            r.headers()["location"].to_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(locs[0].contains("status=connected"), "{}", locs[0]);
+    assert_eq!(locs[0], locs[1]);
+    assert_eq!(locs[0], locs[2]);
+    let (_, list) = env.get("/v1/accounts").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let exchanges = env.sandbox_calls("/oauth/access_token").await;
+    assert_eq!(
+        exchanges.len(),
+        1,
+        "the code must be exchanged once: {exchanges:?}"
+    );
+}
+both_backends!(
+    replayed_callback_exchanges_once_and_repeats_the_outcome,
+    replay
+);
+
+async fn state_other_code(env: TestEnv) {
+    let sess = env.session(json!({"app_id": env.app_id})).await;
+    let cb = env
+        .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
+        .await;
+    assert!(env.callback(&cb).await.status().is_success());
+    let mut other = cb.clone();
+    let pairs: Vec<(String, String)> = cb
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == "code" {
+                (k.into_owned(), "AQDifferentCode".to_string())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    other.query_pairs_mut().clear().extend_pairs(pairs);
+    let resp = env.callback(&other).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "state_used");
+}
+both_backends!(same_state_with_another_code_is_state_used, state_other_code);
+
+async fn unknown_state(env: TestEnv) {
+    let url = url::Url::parse(&format!(
+        "{}/oauth/callback?code=AQxyz&state=never-issued",
+        env.broker
+    ))
+    .unwrap();
+    let resp = env.callback(&url).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_state");
+    let url = url::Url::parse(&format!("{}/oauth/callback?code=AQxyz", env.broker)).unwrap();
+    assert_eq!(env.callback(&url).await.status(), StatusCode::BAD_REQUEST);
+    let exchanges = env.sandbox_calls("/oauth/access_token").await;
+    assert!(
+        exchanges.is_empty(),
+        "an unknown state must not reach Instagram"
+    );
+}
+both_backends!(
+    unknown_state_is_refused_without_calling_instagram,
+    unknown_state
+);
+
+async fn code_with_fragment(env: TestEnv) {
+    let sess = env.session(json!({"app_id": env.app_id})).await;
+    let cb = env
+        .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
+        .await;
+    let code = cb
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let state = cb
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut bad = url::Url::parse(&format!("{}/oauth/callback", env.broker)).unwrap();
+    bad.query_pairs_mut()
+        .append_pair("code", &format!("{code}#_"))
+        .append_pair("state", &state);
+    let resp = env.callback(&bad).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request");
+    assert!(s(&v["error"]["message"]).contains('#'));
+    // The session is untouched: the clean code still works.
+    assert!(env.callback(&cb).await.status().is_success());
+}
+both_backends!(
+    code_containing_hash_is_refused_and_loses_nothing,
+    code_with_fragment
+);
+
+async fn api_keys(env: TestEnv) {
+    let resp = env
+        .http
+        .get(format!("{}/v1/accounts", env.broker))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unauthorized");
+    assert!(v["error"]["request_id"].is_string());
+    let resp = env
+        .http
+        .get(format!("{}/v1/accounts", env.broker))
+        .bearer_auth("igb_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    let (st, key) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "reader", "scopes": ["accounts:read"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{key}");
+    let reader = s(&key["key"]);
+    let acc_id = env.connect(USER, "u").await;
+    let resp = env
+        .http
+        .get(format!("{}/v1/accounts/{acc_id}/token", env.broker))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "missing_scope");
+    let resp = env
+        .http
+        .get(format!("{}/v1/accounts/{acc_id}", env.broker))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let (st, _) = env
+        .api(
+            Method::DELETE,
+            &format!("/v1/api-keys/{}", s(&key["id"])),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let resp = env
+        .http
+        .get(format!("{}/v1/accounts/{acc_id}", env.broker))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Keys are stored as hashes only.
+    for (name, bytes) in env.files() {
+        assert!(
+            !contains(&bytes, reader.as_bytes()),
+            "API key found in {name}"
+        );
+        assert!(
+            !contains(&bytes, env.admin_key.as_bytes()),
+            "admin key found in {name}"
+        );
+    }
+}
+both_backends!(api_keys_authenticate_and_scope, api_keys);
+
+async fn too_young(env: TestEnv) {
+    let acc_id = env.connect(USER, "u").await;
+    env.advance(3600);
+    let (st, v) = env
+        .api(
+            Method::POST,
+            &format!("/v1/accounts/{acc_id}/refresh"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "token_too_young");
+    assert!(env.sandbox_calls("/refresh_access_token").await.is_empty());
+    env.advance(DAY);
+    let (st, v) = env
+        .api(
+            Method::POST,
+            &format!("/v1/accounts/{acc_id}/refresh"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(env.sandbox_calls("/refresh_access_token").await.len(), 1);
+}
+both_backends!(
+    refresh_of_a_young_token_is_refused_before_instagram,
+    too_young
+);
+
+async fn reconnect_same_identity(env: TestEnv) {
+    let first = env.connect(USER, "u").await;
+    let again = env.connect(USER, "u").await;
+    assert_eq!(
+        first, again,
+        "same Instagram user, app and end user is the same account"
+    );
+    let other_user = env.connect(USER, "someone-else").await;
+    assert_ne!(first, other_user);
+    let other_ig = env.connect(OTHER_USER, "u").await;
+    assert_ne!(first, other_ig);
+    // A re-connect session for an account completed by another Instagram user fails.
+    let sess = env
+        .session(json!({"app_id": env.app_id, "account_id": first, "return_url": format!("{RETURN_ORIGIN}/x")}))
+        .await;
+    let cb = env
+        .consent(sess["connect_url"].as_str().unwrap(), OTHER_USER, "allow")
+        .await;
+    let resp = env.callback(&cb).await;
+    let loc = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.contains("status=error") && loc.contains("error=account_mismatch"),
+        "{loc}"
+    );
+}
+both_backends!(
+    connecting_again_updates_the_same_account,
+    reconnect_same_identity
+);
+
+async fn bad_input(env: TestEnv) {
+    let (st, v) = env
+        .api(Method::POST, "/v1/apps", Some(json!({"name": "x", "client_id": "1", "client_secret": "s", "scopes": ["business_basic"]})))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        s(&v["error"]["message"]).contains("instagram_business_basic"),
+        "{v}"
+    );
+    let (st, v) = env
+        .api(
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(json!({"app_id": "app_nope"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = env
+        .api(
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(json!({"app_id": env.app_id, "return_url": "https://evil.example/"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(s(&v["error"]["message"]).contains("return_origins"), "{v}");
+    let resp = env
+        .http
+        .post(format!("{}/v1/apps", env.broker))
+        .bearer_auth(&env.admin_key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request");
+    let (st, v) = env.get("/v1/accounts?limit=0").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}
+both_backends!(bad_input_gets_clear_errors, bad_input);

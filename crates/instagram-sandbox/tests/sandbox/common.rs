@@ -1,0 +1,344 @@
+//! Test harness: a sandbox on 127.0.0.1:0 and helpers that walk the OAuth steps.
+
+use std::path::PathBuf;
+
+use instagram_sandbox::{Sandbox, SandboxOptions, serve};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const REDIRECT: &str = "https://app.example.com/ig/callback";
+pub const ALL_SCOPES: &str = "instagram_business_basic,instagram_business_content_publish,instagram_business_manage_messages,instagram_business_manage_comments,instagram_business_manage_insights";
+
+pub struct TestSandbox {
+    pub sb: Sandbox,
+    pub base: String,
+    pub http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every key of `expected` exists in `actual` with the same JSON type, recursively (arrays are
+/// compared by their first elements). Values are not compared: ids and tokens differ.
+pub fn assert_same_shape(expected: &Value, actual: &Value) {
+    fn walk(path: &str, e: &Value, a: &Value) {
+        assert_eq!(
+            type_name(e),
+            type_name(a),
+            "type of {path}: expected like {e}, got {a}"
+        );
+        match (e, a) {
+            (Value::Object(eo), Value::Object(ao)) => {
+                for (k, ev) in eo {
+                    let av = ao
+                        .get(k)
+                        .unwrap_or_else(|| panic!("missing {path}.{k} in {a}"));
+                    walk(&format!("{path}.{k}"), ev, av);
+                }
+            }
+            (Value::Array(ea), Value::Array(aa)) => {
+                if let (Some(e0), Some(a0)) = (ea.first(), aa.first()) {
+                    walk(&format!("{path}[0]"), e0, a0);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk("$", expected, actual);
+}
+
+impl TestSandbox {
+    pub async fn start() -> Self {
+        Self::start_with(SandboxOptions::default()).await
+    }
+
+    pub async fn start_in(dir: PathBuf) -> Self {
+        Self::start_with(SandboxOptions {
+            data_dir: Some(dir),
+        })
+        .await
+    }
+
+    pub async fn start_with(opts: SandboxOptions) -> Self {
+        let sb = Sandbox::new(opts).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, sb.clone(), async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            sb,
+            base: format!("http://{addr}"),
+            http,
+            _stop: tx,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        Self::read(self.http.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn get_q(&self, path: &str, query: &[(&str, &str)]) -> Resp {
+        Self::read(
+            self.http
+                .get(self.url(path))
+                .query(query)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
+        Self::read(
+            self.http
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        Self::read(
+            self.http
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_multipart(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let boundary = "----sandboxboundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (k, v) in form {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        Self::read(
+            self.http
+                .post(self.url(path))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Registers an app; `extra` fields override the defaults.
+    pub async fn app(&self, extra: Value) -> Value {
+        let mut body = json!({ "redirect_uris": [REDIRECT] });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self.post_json("/_sandbox/apps", &body).await;
+        assert!(r.status.is_success(), "{}", r.text);
+        r.body
+    }
+
+    pub async fn user(&self, username: &str) -> Value {
+        self.user_with(json!({ "username": username })).await
+    }
+
+    pub async fn user_with(&self, body: Value) -> Value {
+        let r = self.post_json("/_sandbox/users", &body).await;
+        assert!(r.status.is_success(), "{}", r.text);
+        r.body
+    }
+
+    pub async fn advance(&self, secs: i64) {
+        let r = self
+            .post_json("/_sandbox/clock", &json!({ "advance_secs": secs }))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
+    /// Headless consent; returns the redirect location.
+    pub async fn consent(&self, app: &Value, username: &str, scope: &str, state: &str) -> String {
+        let r = self
+            .post_json(
+                "/_sandbox/authorize",
+                &json!({
+                    "client_id": app["client_id"], "redirect_uri": REDIRECT, "scope": scope,
+                    "state": state, "username": username, "decision": "allow",
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["location"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn code_for(&self, app: &Value, username: &str, scope: &str) -> String {
+        let location = self.consent(app, username, scope, "st").await;
+        code_from_location(&location)
+    }
+
+    pub async fn exchange(&self, app: &Value, code: &str) -> Resp {
+        self.post_form(
+            "/oauth/access_token",
+            &[
+                ("client_id", app["client_id"].as_str().unwrap()),
+                ("client_secret", app["client_secret"].as_str().unwrap()),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", REDIRECT),
+                ("code", code),
+            ],
+        )
+        .await
+    }
+
+    pub async fn short_token(&self, app: &Value, username: &str, scope: &str) -> String {
+        let code = self.code_for(app, username, scope).await;
+        let r = self.exchange(app, &code).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn long_token(&self, app: &Value, username: &str, scope: &str) -> String {
+        let short = self.short_token(app, username, scope).await;
+        let r = self
+            .get_q(
+                "/access_token",
+                &[
+                    ("grant_type", "ig_exchange_token"),
+                    ("client_secret", app["client_secret"].as_str().unwrap()),
+                    ("access_token", &short),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An app, a user with `media` posts, and a long-lived token with every scope.
+    pub async fn connected(&self, media: u32) -> (Value, Value, String) {
+        let app = self.app(json!({})).await;
+        let user = self
+            .user_with(json!({ "username": "acme_shop", "media_count": media }))
+            .await;
+        let token = self.long_token(&app, "acme_shop", ALL_SCOPES).await;
+        (app, user, token)
+    }
+
+    pub async fn graph(&self, path: &str, token: &str, query: &[(&str, &str)]) -> Resp {
+        let mut q: Vec<(&str, &str)> = query.to_vec();
+        q.push(("access_token", token));
+        self.get_q(path, &q).await
+    }
+
+    pub async fn graph_post(&self, path: &str, token: &str, form: &[(&str, &str)]) -> Resp {
+        let mut f: Vec<(&str, &str)> = form.to_vec();
+        f.push(("access_token", token));
+        self.post_form(path, &f).await
+    }
+
+    pub async fn calls(&self, path: &str) -> Vec<Value> {
+        let r = self.get_q("/_sandbox/calls", &[("path", path)]).await;
+        r.body["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+pub fn code_from_location(location: &str) -> String {
+    assert!(location.ends_with("#_"), "{location}");
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+pub fn query_of(location: &str) -> Vec<(String, String)> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn assert_graph_error(r: &Resp, code: i64, subcode: Option<i64>) {
+    let e = &r.body["error"];
+    assert_eq!(e["code"], json!(code), "{}", r.text);
+    assert_eq!(
+        e.get("error_subcode").and_then(Value::as_i64),
+        subcode,
+        "{}",
+        r.text
+    );
+    assert!(e["message"].is_string(), "{}", r.text);
+    assert!(
+        e["type"] == "OAuthException" || e["type"] == "IGApiException",
+        "{}",
+        r.text
+    );
+    assert!(
+        e["fbtrace_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{}",
+        r.text
+    );
+    assert!(e["is_transient"].is_boolean(), "{}", r.text);
+}

@@ -1,0 +1,161 @@
+//! The control API: apps, users, clock, call log.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn apps_are_generated_and_secrets_are_returned_once() {
+    let t = TestSandbox::start().await;
+    let app = t.app(json!({})).await;
+    let cid = app["client_id"].as_str().unwrap();
+    assert!(
+        cid.len() >= 15 && cid.bytes().all(|b| b.is_ascii_digit()),
+        "{cid}"
+    );
+    let secret = app["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 32);
+    assert_eq!(app["access"], "advanced");
+    assert_eq!(app["refresh_mode"], "same");
+    assert_eq!(app["exchange_shape"], "flat");
+    assert_eq!(app["young_refresh"], "error");
+    let listed = t.get("/_sandbox/apps").await;
+    assert!(!listed.text.contains(secret));
+    let one = t.get(&format!("/_sandbox/apps/{cid}")).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert!(one.body.get("client_secret").is_none());
+}
+
+#[tokio::test]
+async fn apps_can_be_registered_with_given_credentials_and_updated() {
+    let t = TestSandbox::start().await;
+    let body = json!({
+        "client_id": "1234567890123456", "client_secret": "s3cret",
+        "redirect_uris": [REDIRECT], "refresh_mode": "new",
+    });
+    let r = t.post_json("/_sandbox/apps", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["client_secret"], "s3cret");
+    let r = t
+        .post_json(
+            "/_sandbox/apps",
+            &json!({ "client_id": "1234567890123456", "redirect_uris": [REDIRECT, "http://127.0.0.1:9/cb"] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["redirect_uris"].as_array().unwrap().len(), 2);
+    // The secret was kept.
+    t.user("acme_shop").await;
+    let app = json!({ "client_id": "1234567890123456", "client_secret": "s3cret" });
+    let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
+    assert_eq!(t.exchange(&app, &code).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_control_requests_get_json_errors() {
+    let t = TestSandbox::start().await;
+    for (path, body) in [
+        ("/_sandbox/apps", json!({ "redirect_uris": [] })),
+        ("/_sandbox/apps", json!({ "redirect_uris": ["not a url"] })),
+        (
+            "/_sandbox/apps",
+            json!({ "redirect_uris": [REDIRECT], "access": "premium" }),
+        ),
+        ("/_sandbox/users", json!({ "username": "" })),
+        ("/_sandbox/users", json!({ "username": "bad name!" })),
+        (
+            "/_sandbox/users",
+            json!({ "username": "ok", "account_type": "PERSONAL" }),
+        ),
+        ("/_sandbox/clock", json!({ "advance": 5 })),
+    ] {
+        let r = t.post_json(path, &body).await;
+        assert!(r.status.is_client_error(), "{path} {body}: {}", r.status);
+        assert!(r.body["error"]["message"].is_string(), "{path}: {}", r.text);
+    }
+    let r = TestSandbox::read(
+        t.http
+            .post(t.url("/_sandbox/apps"))
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["message"].is_string());
+}
+
+#[tokio::test]
+async fn users_have_professional_ids_and_repeat_creation_returns_the_same_user() {
+    let t = TestSandbox::start().await;
+    let r = t
+        .post_json(
+            "/_sandbox/users",
+            &json!({ "username": "acme_shop", "media_count": 2 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let pid = r.body["user_id"].as_str().unwrap().to_owned();
+    assert!(pid.starts_with("17841") && pid.len() == 17);
+    assert_eq!(r.body["id"], json!(pid));
+    assert_eq!(r.body["username"], "acme_shop");
+    assert_eq!(r.body["media_count"], 2);
+    let again = t
+        .post_json("/_sandbox/users", &json!({ "username": "acme_shop" }))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["user_id"], json!(pid));
+    assert_eq!(
+        t.get(&format!("/_sandbox/users/{pid}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.get("/_sandbox/users/nobody").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn clock_moves_and_is_shared_with_the_library_handle() {
+    let t = TestSandbox::start().await;
+    let before = t.get("/_sandbox/clock").await;
+    assert_eq!(before.body["offset_secs"], 0);
+    assert!(before.body["now"].as_str().unwrap().ends_with('Z'));
+    let r = t
+        .post_json("/_sandbox/clock", &json!({ "advance_secs": 86_400 }))
+        .await;
+    assert_eq!(r.body["offset_secs"], 86_400);
+    assert_eq!(t.sb.clock().offset_secs(), 86_400);
+    t.sb.clock().advance(60);
+    let after = t.get("/_sandbox/clock").await;
+    assert_eq!(after.body["offset_secs"], 86_460);
+    let moved =
+        after.body["now_unix"].as_i64().unwrap() - before.body["now_unix"].as_i64().unwrap();
+    assert!((86_460..86_470).contains(&moved), "{moved}");
+}
+
+#[tokio::test]
+async fn calls_are_logged_without_secrets() {
+    let t = TestSandbox::start().await;
+    let (app, user, long) = t.connected(0).await;
+    t.graph("/v24.0/me", &long, &[("fields", "username")]).await;
+    let calls = t.calls("/me").await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["method"], "GET");
+    assert_eq!(c["path"], "/v24.0/me");
+    assert_eq!(c["status"], 200);
+    assert_eq!(c["app_id"], app["client_id"]);
+    assert_eq!(c["user_id"], user["user_id"]);
+    let all = t.get("/_sandbox/calls").await;
+    assert!(all.body["data"].as_array().unwrap().len() >= 3);
+    assert!(!all.text.contains(&long));
+    assert!(!all.text.contains(app["client_secret"].as_str().unwrap()));
+    assert!(!all.text.contains("code=AQ"));
+    let exchanges = t.calls("/oauth/access_token").await;
+    assert_eq!(exchanges.len(), 1);
+    assert_eq!(exchanges[0]["method"], "POST");
+}

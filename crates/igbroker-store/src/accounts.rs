@@ -1,5 +1,6 @@
 use sqlx::FromRow;
 
+use crate::rotation::header_version;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
@@ -55,6 +56,18 @@ pub struct TokenUpdate {
     pub next_refresh_at: i64,
 }
 
+impl TokenUpdate {
+    /// The version named by the sealed value itself, so that the indexed column can never
+    /// disagree with the ciphertext (a ring reloaded between sealing and reading
+    /// `current_version` would otherwise record the wrong one).
+    fn stored_key_version(&self) -> i64 {
+        match header_version(&self.token_enc) {
+            0 => self.key_version,
+            v => v,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
     pub app_id: Option<String>,
@@ -77,7 +90,7 @@ impl Store {
         .bind(&a.username)
         .bind(&a.scopes)
         .bind(&a.token.token_enc)
-        .bind(a.token.key_version)
+        .bind(a.token.stored_key_version())
         .bind(a.token.issued_at)
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
@@ -101,7 +114,7 @@ impl Store {
         .bind(&a.username)
         .bind(&a.scopes)
         .bind(&a.token.token_enc)
-        .bind(a.token.key_version)
+        .bind(a.token.stored_key_version())
         .bind(a.token.issued_at)
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
@@ -206,7 +219,7 @@ impl Store {
         .bind(id)
         .bind(owner)
         .bind(&token.token_enc)
-        .bind(token.key_version)
+        .bind(token.stored_key_version())
         .bind(token.issued_at)
         .bind(token.expires_at)
         .bind(token.next_refresh_at)

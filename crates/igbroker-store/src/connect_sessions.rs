@@ -1,5 +1,6 @@
 use sqlx::FromRow;
 
+use crate::rotation::header_version;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
@@ -29,8 +30,8 @@ const COLUMNS: &str = "id, app_id, end_user, scopes, return_url, account_id, sta
 impl Store {
     pub async fn insert_connect_session(&self, s: &ConnectSessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO connect_sessions (id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO connect_sessions (id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, created_at, expires_at, state_key_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&s.id)
         .bind(&s.app_id)
@@ -43,6 +44,7 @@ impl Store {
         .bind(&s.status)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(header_version(&s.state_enc))
         .execute(&self.pool)
         .await?;
         Ok(())

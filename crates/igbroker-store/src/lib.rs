@@ -11,6 +11,10 @@ mod audit;
 mod connect_sessions;
 mod error;
 mod pool;
+mod replicas;
+mod rotation;
+mod scheduler;
+mod webhooks;
 
 pub use accounts::{AccountFilter, AccountRow, NewAccount, TokenUpdate};
 pub use api_keys::ApiKeyRow;
@@ -19,3 +23,7 @@ pub use audit::{AuditEntry, AuditRow, ChainCheck};
 pub use connect_sessions::ConnectSessionRow;
 pub use error::StoreError;
 pub use pool::{Backend, Store};
+pub use replicas::ReplicaRow;
+pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
+pub use scheduler::Claimed;
+pub use webhooks::{OutboxRow, WebhookDelivery};

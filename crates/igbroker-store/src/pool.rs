@@ -89,7 +89,8 @@ impl Store {
         migrator
             .run(&self.pool)
             .await
-            .map_err(StoreError::from_migrate)
+            .map_err(StoreError::from_migrate)?;
+        self.backfill_key_versions().await
     }
 
     pub fn backend(&self) -> Backend {

@@ -95,6 +95,10 @@ pub mod tokio_util_shim {
     }
 
     impl Shutdown {
+        pub fn is_fired(&self) -> bool {
+            *self.0.borrow()
+        }
+
         pub async fn wait(&self) {
             let mut rx = self.0.clone();
             while !*rx.borrow_and_update() {

@@ -53,6 +53,21 @@ pub struct RefreshConfig {
     pub jitter: Duration,
     #[serde(deserialize_with = "human_duration")]
     pub read_refresh_within: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub backoff_base: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub backoff_max: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub failing_backoff: Duration,
+    /// Upstream refreshes one replica runs at once.
+    pub concurrency: usize,
+    /// Refreshes per app per minute, shared by all replicas.
+    pub app_budget_per_minute: i64,
+    /// Longest sleep between looks at the database (other replicas add work too).
+    #[serde(deserialize_with = "human_duration")]
+    pub poll: Duration,
+    /// Whether `serve` runs the scheduler (a replica may serve the API only).
+    pub scheduler: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +120,13 @@ impl Default for RefreshConfig {
             min_age: Duration::from_secs(p.min_age as u64),
             jitter: Duration::from_secs(p.jitter as u64),
             read_refresh_within: Duration::from_secs(p.read_refresh_within as u64),
+            backoff_base: Duration::from_secs(p.backoff_base as u64),
+            backoff_max: Duration::from_secs(p.backoff_max as u64),
+            failing_backoff: Duration::from_secs(p.failing_backoff as u64),
+            concurrency: 8,
+            app_budget_per_minute: 600,
+            poll: Duration::from_secs(30),
+            scheduler: true,
         }
     }
 }
@@ -181,6 +203,16 @@ impl Config {
                 "dev.clock_url is set but the Instagram URLs are not loopback: a borrowed clock is only for a local sandbox".into(),
             ));
         }
+        if self.refresh.concurrency == 0 || self.refresh.concurrency > 1024 {
+            return Err(ConfigError::Invalid(
+                "refresh.concurrency must be 1 to 1024".into(),
+            ));
+        }
+        if self.refresh.app_budget_per_minute < 1 {
+            return Err(ConfigError::Invalid(
+                "refresh.app_budget_per_minute must be at least 1".into(),
+            ));
+        }
         if self.refresh.min_age >= Duration::from_secs(60 * 86_400) {
             return Err(ConfigError::Invalid(
                 "refresh.min_age must be shorter than a token's 60-day life".into(),
@@ -206,6 +238,9 @@ impl Config {
             min_age: s(self.refresh.min_age),
             jitter: s(self.refresh.jitter),
             read_refresh_within: s(self.refresh.read_refresh_within),
+            backoff_base: s(self.refresh.backoff_base).max(1),
+            backoff_max: s(self.refresh.backoff_max).max(1),
+            failing_backoff: s(self.refresh.failing_backoff).max(1),
         }
     }
 

@@ -132,7 +132,18 @@ impl From<igbroker_store::StoreError> for ApiError {
 
 impl From<igbroker_vault::VaultError> for ApiError {
     fn from(e: igbroker_vault::VaultError) -> Self {
-        ApiError::Internal(format!("vault: {e}"))
+        match e {
+            // An operator's mistake (a key missing from this replica's ring), not a bug: say
+            // which key, so the fix is obvious; the message names a version, never material.
+            igbroker_vault::VaultError::UnknownKeyVersion(v) => {
+                tracing::error!(key_version = v, error = %e, "cannot decrypt a stored secret");
+                ApiError::Unavailable(format!(
+                    "this record was encrypted with key v{v}, which the key ring does not hold; \
+                     the broker's operator must add that key (`igbroker keys status` lists what is missing)"
+                ))
+            }
+            other => ApiError::Internal(format!("vault: {other}")),
+        }
     }
 }
 

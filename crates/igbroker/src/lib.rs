@@ -9,6 +9,8 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod replica;
+pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -22,6 +22,8 @@ struct Inner {
     policy: RefreshPolicy,
     /// Names this process in leases, so a replica can tell its own.
     node_id: String,
+    /// Rung when due times change, so the scheduler need not wait out its sleep.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
                 clock,
                 policy,
                 node_id,
+                wake: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -70,6 +73,12 @@ impl AppState {
     }
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+    pub fn wake_scheduler(&self) {
+        self.inner.wake.notify_waiters();
+    }
+    pub fn scheduler_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.wake.clone()
     }
 }
 

@@ -18,8 +18,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, database = state.store().backend().name(), "igbroker serving");
-    server::serve(listener, state, server::os_shutdown_signal()).await?;
+    let scheduler = state.config().refresh.scheduler.then(|| {
+        tokio::spawn(crate::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
+    });
+    let result = server::serve(listener, state, server::os_shutdown_signal()).await;
+    // The HTTP side has drained; now let background work finish or give back its leases.
     trigger.fire();
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
+    result?;
     tracing::info!("igbroker stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -74,7 +82,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let sandbox = instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
+    let sandbox =
+        instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;

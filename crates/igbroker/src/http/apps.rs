@@ -17,7 +17,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<NewApp>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<AppView>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(ApiScope::AppsWrite)?;
     if !caller.app_ids.is_empty() {
         return Err(ApiError::Forbidden(
@@ -25,7 +25,7 @@ pub async fn create(
         ));
     }
     let Json(req) = body.map_err(bad_json)?;
-    let row = apps::create(&state, req).await?;
+    let (row, webhook_secret) = apps::create(&state, req).await?;
     audit::record(
         &state,
         &caller.actor(),
@@ -35,7 +35,13 @@ pub async fn create(
         json!({"client_id": row.client_id}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(AppView::from_row(&row))))
+    let mut view = serde_json::to_value(AppView::from_row(&row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(secret) = webhook_secret {
+        // Shown once, like an API key: the receiver verifies signatures with it.
+        view["webhook_secret"] = Value::String(secret);
+    }
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn list(

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::service::{apps::split_list, audit, refresh};
+use crate::service::{apps::split_list, audit, refresh, webhooks};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
@@ -155,10 +155,21 @@ pub async fn revoke(
     if status_of(&acc) == AccountStatus::Revoked {
         return Ok(acc);
     }
-    state
+    if !state
         .store()
         .revoke_account(&acc.id, reason, state.now())
-        .await?;
+        .await?
+    {
+        return get(state, id).await;
+    }
+    webhooks::account_event(
+        state,
+        "account.revoked",
+        &acc,
+        json!({"reason": reason}),
+        false,
+    )
+    .await?;
     audit::record(
         state,
         actor,

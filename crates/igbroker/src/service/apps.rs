@@ -65,7 +65,9 @@ pub fn secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "client_secret")
 }
 
-pub async fn create(state: &AppState, req: NewApp) -> Result<AppRow, ApiError> {
+/// Registers an app; returns it and, when it has a webhook, the signing secret
+/// (shown once).
+pub async fn create(state: &AppState, req: NewApp) -> Result<(AppRow, Option<String>), ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(ApiError::InvalidRequest(
@@ -131,7 +133,11 @@ pub async fn create(state: &AppState, req: NewApp) -> Result<AppRow, ApiError> {
         deleted_at: None,
     };
     state.store().insert_app(&row).await?;
-    Ok(row)
+    let webhook_secret = match row.webhook_url {
+        Some(_) => Some(crate::service::webhooks::new_secret(state, &row.id).await?),
+        None => None,
+    };
+    Ok((row, webhook_secret))
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<AppRow, ApiError> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::service::{accounts, apps, audit};
+use crate::service::{accounts, apps, audit, webhooks};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
@@ -149,6 +149,36 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
         error: None,
         created_at: now,
         expires_at: now + SESSION_TTL_SECS,
+        completed_at: None,
+    };
+    state.store().insert_connect_session(&row).await?;
+    Ok(row)
+}
+
+/// A re-connect link for an account, offered when it needs re-authorization.
+pub async fn create_reconnect(
+    state: &AppState,
+    acc: &AccountRow,
+    ttl_secs: i64,
+) -> Result<ConnectSessionRow, ApiError> {
+    let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
+    let secret_state = random_token();
+    let now = state.now();
+    let row = ConnectSessionRow {
+        id: id.clone(),
+        app_id: acc.app_id.clone(),
+        end_user: acc.end_user.clone(),
+        scopes: acc.scopes.clone(),
+        return_url: None,
+        account_id: Some(acc.id.clone()),
+        state_hash: sha256_hex(&secret_state),
+        state_enc: state.vault().seal_str(&state_aad(&id), &secret_state)?,
+        status: "pending".into(),
+        code_hash: None,
+        result_account_id: None,
+        error: None,
+        created_at: now,
+        expires_at: now + ttl_secs,
         completed_at: None,
     };
     state.store().insert_connect_session(&row).await?;
@@ -294,7 +324,7 @@ pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outco
     let result = exchange_and_store(state, &session, code).await;
     let now = state.now();
     let (status, account_id, error) = match &result {
-        Ok(acc) => ("connected", Some(acc.as_str()), None),
+        Ok((acc, _)) => ("connected", Some(acc.as_str()), None),
         Err(e) => ("error", None, Some(e.code())),
     };
     state
@@ -302,7 +332,7 @@ pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outco
         .finish_connect_session(&session.id, status, account_id, error, now)
         .await?;
     match result {
-        Ok(acc) => {
+        Ok((acc, previous)) => {
             audit::record(
                 state,
                 "instagram:callback",
@@ -312,6 +342,22 @@ pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outco
                 json!({"session_id": session.id}),
             )
             .await?;
+            let event = if previous.as_deref() == Some("reauth_required") {
+                "account.recovered"
+            } else {
+                "account.connected"
+            };
+            if let Some(row) = state.store().get_account(&acc).await? {
+                webhooks::account_event(
+                    state,
+                    event,
+                    &row,
+                    json!({"session_id": session.id}),
+                    false,
+                )
+                .await?;
+            }
+            state.wake_scheduler();
         }
         Err(e) => {
             tracing::warn!(session_id = %session.id, error = %e, "connect session failed");
@@ -377,7 +423,7 @@ async fn exchange_and_store(
     state: &AppState,
     session: &ConnectSessionRow,
     code: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, Option<String>), ApiError> {
     let app = apps::get(state, &session.app_id).await?;
     let secret = apps::client_secret(state, &app)?;
     let ig = state.instagram();
@@ -450,12 +496,13 @@ pub struct ConnectedToken {
 }
 
 /// Creates the account, or updates the one with the same identity (CONTRACT §3).
+/// Returns its id and its status before (None when it is new).
 pub async fn connect_account(
     state: &AppState,
     app: &AppRow,
     session: &ConnectSessionRow,
     t: ConnectedToken,
-) -> Result<String, ApiError> {
+) -> Result<(String, Option<String>), ApiError> {
     let existing: Option<AccountRow> = match &session.account_id {
         Some(id) => {
             let acc = accounts::get(state, id).await?;
@@ -473,17 +520,18 @@ pub async fn connect_account(
     };
     let now = state.now();
     for _attempt in 0..3 {
-        let (id, is_new) = match &existing {
-            Some(a) => (a.id.clone(), false),
+        let (id, previous) = match &existing {
+            Some(a) => (a.id.clone(), Some(a.status.clone())),
             None => match state
                 .store()
                 .find_live_account(&app.id, &session.end_user, &t.ig_user_id)
                 .await?
             {
-                Some(a) => (a.id, false),
-                None => (PrefixedId::generate(IdKind::Account).into_string(), true),
+                Some(a) => (a.id, Some(a.status)),
+                None => (PrefixedId::generate(IdKind::Account).into_string(), None),
             },
         };
+        let is_new = previous.is_none();
         let token = TokenUpdate {
             token_enc: state
                 .vault()
@@ -507,13 +555,13 @@ pub async fn connect_account(
         };
         if is_new {
             match state.store().insert_account(&new, now).await {
-                Ok(()) => return Ok(id),
+                Ok(()) => return Ok((id, None)),
                 // Another connect of the same identity won the race: update that one.
                 Err(e) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
         } else if state.store().reconnect_account(&new, now).await? {
-            return Ok(id);
+            return Ok((id, previous));
         }
     }
     Err(ApiError::Conflict(

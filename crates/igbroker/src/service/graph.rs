@@ -110,11 +110,15 @@ pub async fn call(
             status: r.status,
             body: r.body,
         }),
-        Err(e) => Err(map_graph_error(state, &acc.id, &e).await),
+        Err(e) => Err(map_graph_error(state, &acc, &e).await),
     }
 }
 
-async fn map_graph_error(state: &AppState, account_id: &str, e: &instagram_api::Error) -> ApiError {
+async fn map_graph_error(
+    state: &AppState,
+    acc: &igbroker_store::AccountRow,
+    e: &instagram_api::Error,
+) -> ApiError {
     match e {
         instagram_api::Error::Reauth { reason, .. } => {
             let why = match reason {
@@ -123,11 +127,7 @@ async fn map_graph_error(state: &AppState, account_id: &str, e: &instagram_api::
                 instagram_api::ReauthReason::AppRemoved => "app_removed",
                 _ => "token_invalid",
             };
-            if let Err(err) = state
-                .store()
-                .mark_reauth_required(account_id, why, state.now())
-                .await
-            {
+            if let Err(err) = crate::service::refresh::mark_reauth(state, acc, why).await {
                 tracing::error!(error = %err, "could not mark account reauth_required");
             }
             ApiError::not_active(igbroker_core::AccountStatus::ReauthRequired)

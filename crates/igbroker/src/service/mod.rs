@@ -7,3 +7,5 @@ pub mod audit;
 pub mod connect;
 pub mod graph;
 pub mod refresh;
+pub mod rotation;
+pub mod webhooks;

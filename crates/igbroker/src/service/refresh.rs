@@ -1,5 +1,6 @@
-//! Refreshing one account's token now, under the account's lease, so that two
-//! callers (or replicas) never refresh the same token at once.
+//! Refreshing one account's token under the account's lease, so that no two
+//! callers (or replicas) ever refresh the same token at once, and classifying
+//! what Instagram answered. Used by on-demand refresh and by the scheduler.
 
 use std::time::Duration;
 
@@ -9,17 +10,40 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::service::{accounts, audit};
+use crate::service::{accounts, audit, webhooks};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
 /// A lease outlives the upstream timeout, so a result is never written after
 /// another holder could have taken over.
-fn lease_secs(state: &AppState) -> i64 {
+pub fn lease_secs(state: &AppState) -> i64 {
     let ig = &state.config().instagram;
     i64::try_from((ig.request_timeout + ig.connect_timeout).as_secs()).unwrap_or(60) * 2 + 10
 }
 
+/// What became of one refresh attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    Refreshed(AccountRow),
+    /// Retry later (recorded with a backoff); `hold` holds the whole app.
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// 190, 102 or an expired token: the user must log in again.
+    ReauthRequired {
+        reason: String,
+    },
+    /// Neither transient nor re-auth: long backoff, alert, status unchanged.
+    Failing {
+        message: String,
+    },
+    /// The lease ran out before the result could be written; nothing was stored.
+    LeaseLost,
+}
+
+/// On-demand refresh: ignores the window, never the minimum age; joins a
+/// refresh already in flight instead of starting another.
 pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<AccountRow, ApiError> {
     let acc = accounts::require_usable(state, id).await?;
     let (Some(issued), Some(expires)) = (acc.issued_at, acc.expires_at) else {
@@ -34,15 +58,12 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
             });
         }
         RefreshCheck::Expired => {
-            state
-                .store()
-                .mark_reauth_required(id, "expired", state.now())
-                .await?;
+            mark_reauth(state, &acc, "expired").await?;
             return Err(ApiError::not_active(AccountStatus::ReauthRequired));
         }
         RefreshCheck::Allowed => {}
     }
-    let owner = format!("{}:{}", state.node_id(), uuid::Uuid::now_v7().simple());
+    let owner = lease_owner(state);
     let now = state.now();
     if !state
         .store()
@@ -51,21 +72,27 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
     {
         return join_in_flight(state, id).await;
     }
-    let result = refresh_under_lease(state, &acc, &owner).await;
-    if result.is_err() {
-        state.store().release_refresh_lease(id, &owner).await?;
+    match refresh_leased(state, &acc, &owner, actor).await? {
+        Outcome::Refreshed(acc) => Ok(acc),
+        Outcome::ReauthRequired { .. } => Err(ApiError::not_active(AccountStatus::ReauthRequired)),
+        Outcome::Transient {
+            message,
+            retry_after: Some(d),
+        } => Err(ApiError::RateLimited {
+            message: format!("Instagram is rate limiting this app: {message}"),
+            retry_after_secs: d.as_secs().max(1),
+        }),
+        Outcome::Transient { message, .. } | Outcome::Failing { message } => Err(
+            ApiError::Upstream(format!("Instagram refused the refresh: {message}")),
+        ),
+        Outcome::LeaseLost => Err(ApiError::Unavailable(
+            "the refresh took longer than its lease; the result was not stored, retry".into(),
+        )),
     }
-    let acc = result?;
-    audit::record(
-        state,
-        actor,
-        "token.refreshed",
-        Some(&acc.id),
-        Some(&acc.app_id),
-        json!({"expires_at": acc.expires_at.map(rfc3339)}),
-    )
-    .await?;
-    Ok(acc)
+}
+
+pub fn lease_owner(state: &AppState) -> String {
+    format!("{}:{}", state.node_id(), uuid::Uuid::now_v7().simple())
 }
 
 /// Another holder is refreshing: wait for its lease to end and report its result.
@@ -87,29 +114,51 @@ async fn join_in_flight(state: &AppState, id: &str) -> Result<AccountRow, ApiErr
                 "a refresh of this account is still in flight; retry shortly".into(),
             ));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
-async fn refresh_under_lease(
+/// Refreshes an account whose lease `owner` holds, and records the outcome.
+/// The lease is always given back (by the write of the result or explicitly).
+pub async fn refresh_leased(
     state: &AppState,
     acc: &AccountRow,
     owner: &str,
-) -> Result<AccountRow, ApiError> {
+    actor: &str,
+) -> Result<Outcome, ApiError> {
+    let result = attempt(state, acc, owner, actor).await;
+    if !matches!(result, Ok(Outcome::Refreshed(_))) {
+        // Already released by every recorded outcome; this covers errors in between.
+        state.store().release_refresh_lease(&acc.id, owner).await?;
+    }
+    result
+}
+
+async fn attempt(
+    state: &AppState,
+    acc: &AccountRow,
+    owner: &str,
+    actor: &str,
+) -> Result<Outcome, ApiError> {
+    let now = state.now();
+    let expires = acc.expires_at.unwrap_or(0);
+    if expires <= now {
+        mark_reauth(state, acc, "expired").await?;
+        return Ok(Outcome::ReauthRequired {
+            reason: "expired".into(),
+        });
+    }
     let token = accounts::open_token(state, acc)?;
     let token = instagram_api::AccessToken::new(token.expose_secret().to_string());
-    let old_expires = acc.expires_at.unwrap_or(0);
     match state.instagram().refresh(&token).await {
         Ok(fresh) => {
             let now = state.now();
             let expires_at = now + fresh.expires_in.max(0);
-            if expires_at <= old_expires {
-                let msg = "Instagram answered the refresh without extending the expiry";
-                state
-                    .store()
-                    .record_refresh_failure(&acc.id, owner, now, msg, now + 3600, false)
-                    .await?;
-                return Err(ApiError::Upstream(msg.into()));
+            if expires_at <= expires {
+                let message =
+                    "Instagram answered the refresh without extending the expiry".to_string();
+                record_failure(state, acc, owner, &message, false).await?;
+                return Ok(Outcome::Failing { message });
             }
             let update = TokenUpdate {
                 token_enc: state.vault().seal_str(
@@ -126,53 +175,121 @@ async fn refresh_under_lease(
                 .store_refreshed_token(&acc.id, owner, now, &update)
                 .await?
             {
-                return Err(ApiError::Conflict(
-                    "the refresh lease expired before the result could be stored; retry".into(),
-                ));
+                tracing::warn!(account_id = %acc.id, "refresh lease lost before the result was stored");
+                return Ok(Outcome::LeaseLost);
             }
-            accounts::get(state, &acc.id).await
+            audit::record(
+                state,
+                actor,
+                "token.refreshed",
+                Some(&acc.id),
+                Some(&acc.app_id),
+                json!({"expires_at": rfc3339(expires_at)}),
+            )
+            .await?;
+            metrics::counter!("igbroker_refresh_total", "outcome" => "refreshed").increment(1);
+            Ok(Outcome::Refreshed(accounts::get(state, &acc.id).await?))
         }
-        Err(e) => Err(record_failure(state, acc, owner, &e).await?),
+        Err(e) => classify(state, acc, owner, &e).await,
     }
 }
 
-/// Classifies a failed refresh and records what to do next; returns the error to report.
-async fn record_failure(
+async fn classify(
     state: &AppState,
     acc: &AccountRow,
     owner: &str,
     e: &instagram_api::Error,
-) -> Result<ApiError, ApiError> {
-    let now = state.now();
+) -> Result<Outcome, ApiError> {
     let message = e.to_string();
     if let instagram_api::Error::Reauth { reason, .. } = e {
-        let why = match reason {
-            instagram_api::ReauthReason::Expired => "expired",
-            instagram_api::ReauthReason::PasswordChanged => "password_changed",
-            instagram_api::ReauthReason::AppRemoved => "app_removed",
-            _ => "token_invalid",
-        };
-        state
-            .store()
-            .mark_reauth_required(&acc.id, why, now)
-            .await?;
-        return Ok(ApiError::not_active(AccountStatus::ReauthRequired));
+        let why = reauth_reason(*reason);
+        mark_reauth(state, acc, why).await?;
+        return Ok(Outcome::ReauthRequired { reason: why.into() });
     }
-    let (retry_at, failing) = if e.is_transient() {
-        let secs = 60i64 << acc.refresh_attempts.clamp(0, 10);
-        (now + secs.min(6 * 3600), false)
-    } else {
-        (now + 12 * 3600, true)
-    };
+    if e.is_transient() {
+        // Codes 4 and 80002 are about the whole app: hold every refresh of it.
+        let retry_after = e.retry_after();
+        if matches!(e.graph_code(), Some(4 | 80002)) {
+            let secs = retry_after.map(|d| d.as_secs()).unwrap_or(300).max(1);
+            let until = state.now() + i64::try_from(secs).unwrap_or(300);
+            state
+                .store()
+                .hold_app(&acc.app_id, until, state.now())
+                .await?;
+            tracing::warn!(app_id = %acc.app_id, hold_secs = secs, "Instagram rate limited the app: holding its refreshes");
+        }
+        record_failure(state, acc, owner, &message, true).await?;
+        metrics::counter!("igbroker_refresh_total", "outcome" => "transient").increment(1);
+        return Ok(Outcome::Transient {
+            message,
+            retry_after,
+        });
+    }
+    record_failure(state, acc, owner, &message, false).await?;
+    tracing::error!(account_id = %acc.id, app_id = %acc.app_id, error = %message, "refresh failing: neither transient nor re-auth; backing off long");
+    metrics::counter!("igbroker_refresh_total", "outcome" => "failing").increment(1);
+    Ok(Outcome::Failing { message })
+}
+
+fn reauth_reason(r: instagram_api::ReauthReason) -> &'static str {
+    match r {
+        instagram_api::ReauthReason::Expired => "expired",
+        instagram_api::ReauthReason::PasswordChanged => "password_changed",
+        instagram_api::ReauthReason::AppRemoved => "app_removed",
+        _ => "token_invalid",
+    }
+}
+
+async fn record_failure(
+    state: &AppState,
+    acc: &AccountRow,
+    owner: &str,
+    message: &str,
+    transient: bool,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let retry_at = state.policy().retry_at(
+        &acc.id,
+        now,
+        acc.refresh_attempts,
+        acc.expires_at.unwrap_or(now),
+        transient,
+    );
     state
         .store()
-        .record_refresh_failure(&acc.id, owner, now, &message, retry_at, failing)
+        .record_refresh_failure(&acc.id, owner, now, message, retry_at, !transient)
         .await?;
-    Ok(match e {
-        instagram_api::Error::RateLimited { retry_after, .. } => ApiError::RateLimited {
-            message: format!("Instagram is rate limiting this app: {message}"),
-            retry_after_secs: retry_after.map(|d| d.as_secs()).unwrap_or(60),
-        },
-        _ => ApiError::Upstream(format!("Instagram refused the refresh: {message}")),
-    })
+    state.wake_scheduler();
+    Ok(())
+}
+
+/// Marks the account `reauth_required` and tells the owning service, offering a
+/// re-connect link that restores the same account.
+pub async fn mark_reauth(state: &AppState, acc: &AccountRow, reason: &str) -> Result<(), ApiError> {
+    if !state
+        .store()
+        .mark_reauth_required(&acc.id, reason, state.now())
+        .await?
+    {
+        return Ok(());
+    }
+    tracing::warn!(account_id = %acc.id, reason, "account needs re-authorization");
+    metrics::counter!("igbroker_refresh_total", "outcome" => "reauth_required").increment(1);
+    audit::record(
+        state,
+        "system:refresh",
+        "account.reauth_required",
+        Some(&acc.id),
+        Some(&acc.app_id),
+        json!({"reason": reason}),
+    )
+    .await?;
+    webhooks::account_event(
+        state,
+        "account.reauth_required",
+        acc,
+        json!({"reason": reason}),
+        true,
+    )
+    .await
 }

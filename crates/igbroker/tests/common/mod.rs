@@ -241,8 +241,42 @@ impl TestEnv {
 
     /// The whole connect flow; returns the account id.
     pub async fn connect(&self, username: &str, end_user: &str) -> String {
+        self.connect_to(&self.app_id.clone(), username, end_user)
+            .await
+    }
+
+    /// Registers another app in the sandbox and the broker; `extra` adds broker
+    /// fields (e.g. webhook_url). Returns the broker's answer (with webhook_secret).
+    pub async fn register_app(&self, extra: Value) -> Value {
+        let redirect_uri = format!("{}/oauth/callback", self.broker);
+        let (st, sb_app) = post(
+            &self.http,
+            &format!("{}/_sandbox/apps", self.sandbox),
+            None,
+            json!({"redirect_uris": [redirect_uri]}),
+        )
+        .await;
+        assert!(st.is_success(), "{sb_app}");
+        let mut body = json!({
+            "name": "Another app",
+            "client_id": s(&sb_app["client_id"]),
+            "client_secret": s(&sb_app["client_secret"]),
+            "scopes": ["instagram_business_basic"],
+            "return_origins": [RETURN_ORIGIN],
+        });
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        let (st, app) = self
+            .api(reqwest::Method::POST, "/v1/apps", Some(body))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{app}");
+        app
+    }
+
+    pub async fn connect_to(&self, app_id: &str, username: &str, end_user: &str) -> String {
         let created = self
-            .session(json!({"app_id": self.app_id, "end_user": end_user}))
+            .session(json!({"app_id": app_id, "end_user": end_user}))
             .await;
         let cb = self
             .consent(created["connect_url"].as_str().unwrap(), username, "allow")
@@ -261,6 +295,61 @@ impl TestEnv {
 
     pub fn advance(&self, secs: i64) {
         self.clock.advance(secs);
+    }
+
+    pub async fn run_scheduler(&self) -> igbroker::scheduler::RunStats {
+        igbroker::scheduler::Scheduler::new(self.state.clone())
+            .run_until_idle(|_| {})
+            .await
+            .unwrap()
+    }
+
+    pub async fn fault(&self, spec: Value) -> String {
+        let (st, v) = post(
+            &self.http,
+            &format!("{}/_sandbox/faults", self.sandbox),
+            None,
+            spec,
+        )
+        .await;
+        assert!(st.is_success(), "fault: {v}");
+        s(&v["id"])
+    }
+
+    pub async fn clear_faults(&self) {
+        let resp = self
+            .http
+            .delete(format!("{}/_sandbox/faults", self.sandbox))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+
+    pub async fn account(&self, id: &str) -> Value {
+        let (st, v) = self.get(&format!("/v1/accounts/{id}")).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// The sandbox user id (`id` field of POST /_sandbox/users) by username.
+    pub async fn sandbox_user_id(&self, username: &str) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/_sandbox/users", self.sandbox))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        let list = v["data"]
+            .as_array()
+            .cloned()
+            .or_else(|| v.as_array().cloned())
+            .unwrap_or_default();
+        list.iter()
+            .find(|u| u["username"] == username)
+            .map(|u| s(&u["id"]))
+            .unwrap_or_else(|| panic!("no sandbox user {username}: {v}"))
     }
 
     /// Every file in the test's folder (database, WAL, journal, key ring).
@@ -337,6 +426,28 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(env) = TestEnv::start(Backend::Postgres).await {
+                    $body(env).await;
+                }
+            }
+        }
+    };
+}
+
+/// Like `both_backends!`, with a configuration tweak.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($name:ident, $body:path, $tweak:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(env) = TestEnv::start_with(Backend::Sqlite, $tweak).await {
+                    $body(env).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = TestEnv::start_with(Backend::Postgres, $tweak).await {
                     $body(env).await;
                 }
             }

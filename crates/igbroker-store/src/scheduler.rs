@@ -1,0 +1,206 @@
+//! The queries behind the refresh scheduler: due work is claimed with a lease in
+//! one statement, so any number of replicas share it without double work.
+
+use crate::{Backend, Store, StoreError};
+
+/// What a claim hands back: enough to refresh without another read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub app_id: String,
+}
+
+impl Store {
+    /// Leases up to `limit` active accounts whose refresh is due (or whose token
+    /// already expired), skipping apps on hold. PostgreSQL skips rows another
+    /// replica is claiming; SQLite has one writer, so the statement is atomic.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => {
+                "UPDATE accounts SET lease_owner = $1, lease_until = $2
+                 WHERE id IN (
+                    SELECT id FROM accounts
+                    WHERE status = 'active' AND next_refresh_at <= $3
+                      AND (lease_until IS NULL OR lease_until <= $3)
+                      AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
+                    ORDER BY next_refresh_at
+                    LIMIT $4
+                    FOR UPDATE SKIP LOCKED)
+                 RETURNING id, app_id"
+            }
+            Backend::Sqlite => {
+                "UPDATE accounts SET lease_owner = $1, lease_until = $2
+                 WHERE id IN (
+                    SELECT id FROM accounts
+                    WHERE status = 'active' AND next_refresh_at <= $3
+                      AND (lease_until IS NULL OR lease_until <= $3)
+                      AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
+                    ORDER BY next_refresh_at
+                    LIMIT $4)
+                 RETURNING id, app_id"
+            }
+        };
+        Ok(sqlx::query_as::<_, Claimed>(sql)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The earliest time any active account needs attention (due refresh or
+    /// expiry); the scheduler sleeps until then.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_refresh_at) FROM accounts WHERE status = 'active'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(due)
+    }
+
+    /// Counts due accounts (for `accounts refresh --due` and metrics).
+    pub async fn count_due(&self, now: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE status = 'active' AND next_refresh_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Ids of the next `limit` due accounts in due order (read only).
+    pub async fn due_ids(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE status = 'active' AND next_refresh_at <= $1 ORDER BY next_refresh_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Active accounts in id order (for `accounts refresh --all`).
+    pub async fn active_ids_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE status = 'active' AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Takes one unit of the app's refresh budget for the current window, shared
+    /// by all replicas. Returns false when the budget is spent or the app is held.
+    pub async fn take_app_budget(
+        &self,
+        app_id: &str,
+        now: i64,
+        window_secs: i64,
+        per_window: i64,
+    ) -> Result<bool, StoreError> {
+        sqlx::query(
+            "INSERT INTO app_budgets (app_id, window_start, used, hold_until) VALUES ($1, $2, 0, 0)
+             ON CONFLICT (app_id) DO NOTHING",
+        )
+        .bind(app_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        // A new window resets the count; the same statement takes a unit, so two
+        // replicas can never both take the last one.
+        let done = sqlx::query(
+            "UPDATE app_budgets SET
+                used = CASE WHEN window_start + $3 <= $2 THEN 1 ELSE used + 1 END,
+                window_start = CASE WHEN window_start + $3 <= $2 THEN $2 ELSE window_start END
+             WHERE app_id = $1 AND hold_until <= $2 AND (window_start + $3 <= $2 OR used < $4)",
+        )
+        .bind(app_id)
+        .bind(now)
+        .bind(window_secs)
+        .bind(per_window)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When the app's current budget window ends (for rescheduling a deferred account).
+    pub async fn app_budget_window_end(
+        &self,
+        app_id: &str,
+        window_secs: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT window_start, hold_until FROM app_budgets WHERE app_id = $1")
+                .bind(app_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(start, hold)| (start + window_secs).max(hold)))
+    }
+
+    /// Holds every refresh of an app until `until` (Instagram said to slow down).
+    pub async fn hold_app(&self, app_id: &str, until: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO app_budgets (app_id, window_start, used, hold_until) VALUES ($1, $2, 0, $3)
+             ON CONFLICT (app_id) DO UPDATE SET hold_until = CASE WHEN app_budgets.hold_until > $3 THEN app_budgets.hold_until ELSE $3 END",
+        )
+        .bind(app_id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back a claimed account without an attempt (budget spent, shutdown),
+    /// due again at `due_at`.
+    pub async fn defer_claimed(
+        &self,
+        id: &str,
+        owner: &str,
+        due_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET lease_owner = NULL, lease_until = NULL, next_refresh_at = $3
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Releases every lease this owner still holds (clean shutdown).
+    pub async fn release_all_leases(&self, owner_prefix: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner LIKE $1",
+        )
+        .bind(format!("{owner_prefix}%"))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Leases past their expiry, for monitoring and tests: none should linger.
+    pub async fn count_expired_leases(&self, now: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE lease_until IS NOT NULL AND lease_until <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,345 @@
+//! The refresh engine against the real sandbox: due work, failures of each
+//! kind, joining refreshes in flight, and webhooks to the owning service.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use common::{Backend, TestEnv, USER, post, s};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400;
+
+fn unix(v: &Value) -> i64 {
+    time::OffsetDateTime::parse(
+        v.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp()
+}
+
+async fn due_refresh(env: TestEnv) {
+    let id = env.connect(USER, "u").await;
+    let before = env.account(&id).await;
+    let due = unix(&before["token"]["next_refresh_at"]);
+    let expires = unix(&before["token"]["expires_at"]);
+    assert!(
+        due <= expires - 20 * DAY && due > expires - 20 * DAY - DAY / 2,
+        "due {due} expires {expires}"
+    );
+
+    // Not due yet: nothing happens.
+    env.advance(30 * DAY);
+    assert_eq!(env.run_scheduler().await.attempts(), 0);
+    assert!(env.sandbox_calls("/refresh_access_token").await.is_empty());
+
+    env.advance(11 * DAY);
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.refreshed, 1, "{stats:?}");
+    assert_eq!(env.sandbox_calls("/refresh_access_token").await.len(), 1);
+    let after = env.account(&id).await;
+    assert!(unix(&after["token"]["expires_at"]) > expires);
+    assert!(unix(&after["token"]["next_refresh_at"]) > due + 30 * DAY);
+    assert_eq!(after["token"]["refresh_state"], "idle");
+    // Done: running again does nothing.
+    assert_eq!(env.run_scheduler().await.attempts(), 0);
+    let leases = env
+        .state
+        .store()
+        .count_expired_leases(env.clock.now_unix() + 10 * 60 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0, "no lease may linger after the work is done");
+}
+both_backends!(due_tokens_are_refreshed_once, due_refresh);
+
+async fn transient_then_success(env: TestEnv) {
+    let id = env.connect(USER, "u").await;
+    env.advance(41 * DAY);
+    env.fault(
+        json!({"path": "/refresh_access_token", "kind": "status", "status": 503, "count": 1}),
+    )
+    .await;
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.transient, 1, "{stats:?}");
+    let acc = env.account(&id).await;
+    assert_eq!(acc["status"], "active");
+    assert_eq!(acc["token"]["refresh_state"], "backing_off");
+    assert!(acc["token"]["last_error"].is_string());
+    let retry = unix(&acc["token"]["next_refresh_at"]);
+    assert!(
+        retry > env.clock.now_unix(),
+        "a transient failure backs off"
+    );
+    env.advance(retry - env.clock.now_unix());
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.refreshed, 1, "{stats:?}");
+    let acc = env.account(&id).await;
+    assert_eq!(acc["token"]["refresh_state"], "idle");
+    assert!(acc["token"]["last_error"].is_null());
+}
+both_backends!(
+    transient_failure_backs_off_then_succeeds,
+    transient_then_success
+);
+
+async fn expired_while_backing_off(env: TestEnv) {
+    let id = env.connect(USER, "u").await;
+    env.advance(41 * DAY);
+    env.fault(json!({"path": "/refresh_access_token", "kind": "status", "status": 500}))
+        .await;
+    // Keep failing until the token runs out.
+    for _ in 0..200 {
+        let acc = env.account(&id).await;
+        if acc["status"] != "active" {
+            break;
+        }
+        let next = unix(&acc["token"]["next_refresh_at"]);
+        env.advance((next - env.clock.now_unix()).max(1));
+        env.run_scheduler().await;
+    }
+    let acc = env.account(&id).await;
+    assert_eq!(acc["status"], "reauth_required", "{acc}");
+    assert_eq!(acc["status_reason"], "expired");
+    let (st, v) = env.get(&format!("/v1/accounts/{id}/token")).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(v["error"]["code"], "reauth_required");
+}
+both_backends!(
+    a_token_that_expires_while_backing_off_needs_reauth,
+    expired_while_backing_off
+);
+
+async fn non_transient_is_failing(env: TestEnv) {
+    let id = env.connect(USER, "u").await;
+    env.advance(41 * DAY);
+    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1})).await;
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.failing, 1, "{stats:?}");
+    let acc = env.account(&id).await;
+    assert_eq!(
+        acc["status"], "active",
+        "a non-auth error leaves the status alone"
+    );
+    assert_eq!(acc["token"]["refresh_state"], "failing");
+    let retry = unix(&acc["token"]["next_refresh_at"]);
+    assert!(retry - env.clock.now_unix() >= 3600, "a long backoff");
+}
+both_backends!(
+    other_errors_mark_failing_and_keep_status,
+    non_transient_is_failing
+);
+
+async fn rate_limit_holds_app(env: TestEnv) {
+    let a = env.connect(USER, "a").await;
+    let b = env.connect(common::OTHER_USER, "b").await;
+    env.advance(41 * DAY);
+    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 80002, "count": 1})).await;
+    let stats = env.run_scheduler().await;
+    // The first call is throttled; the app is then held, so the other account waits too.
+    assert_eq!(stats.transient, 1, "{stats:?}");
+    assert_eq!(stats.refreshed, 0, "{stats:?}");
+    assert_eq!(env.sandbox_calls("/refresh_access_token").await.len(), 1);
+    env.advance(6 * 3600);
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.refreshed, 2, "{stats:?}");
+    for id in [a, b] {
+        assert_eq!(env.account(&id).await["token"]["refresh_state"], "idle");
+    }
+}
+// One refresh at a time, so that the second account is claimed after the hold.
+both_backends_with!(rate_limits_hold_the_whole_app, rate_limit_holds_app, |c| {
+    c.refresh.concurrency = 1
+});
+
+async fn joins_in_flight(env: TestEnv) {
+    let id = env.connect(USER, "u").await;
+    env.advance(2 * DAY);
+    env.fault(
+        json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 400, "count": 1}),
+    )
+    .await;
+    let path = format!("/v1/accounts/{id}/refresh");
+    let (a, b, c) = tokio::join!(
+        env.api(Method::POST, &path, None),
+        env.api(Method::POST, &path, None),
+        env.api(Method::POST, &path, None)
+    );
+    for (st, v) in [&a, &b, &c] {
+        assert_eq!(*st, StatusCode::OK, "{v}");
+    }
+    assert_eq!(a.1["token"]["expires_at"], b.1["token"]["expires_at"]);
+    assert_eq!(a.1["token"]["expires_at"], c.1["token"]["expires_at"]);
+    assert_eq!(
+        env.sandbox_calls("/refresh_access_token").await.len(),
+        1,
+        "concurrent refreshes join one upstream call"
+    );
+}
+both_backends!(on_demand_refresh_joins_the_one_in_flight, joins_in_flight);
+
+/// A receiver for the broker's webhooks.
+async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
+    let got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, got)
+}
+
+fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(h, body)| {
+            let ts: i64 = h["x-igbroker-timestamp"].to_str().unwrap().parse().unwrap();
+            let sig = h["x-igbroker-signature"].to_str().unwrap();
+            assert_eq!(
+                sig,
+                igbroker::service::webhooks::sign(secret.as_bytes(), ts, body),
+                "bad signature"
+            );
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect()
+}
+
+async fn reauth_flow(env: TestEnv) {
+    let (url, got) = receiver().await;
+    let app = env.register_app(json!({"webhook_url": url})).await;
+    let secret = s(&app["webhook_secret"]);
+    assert!(secret.starts_with("whsec_"));
+    let app_id = s(&app["id"]);
+    let id = env.connect_to(&app_id, USER, "u").await;
+    env.run_scheduler().await;
+    let ev = events(&got, &secret);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["type"], "account.connected");
+    assert_eq!(ev[0]["data"]["account_id"], id);
+
+    // The user changes their password: Instagram answers 190/460.
+    let (st, v) = post(
+        &env.http,
+        &format!("{}/_sandbox/users/{USER}/events", env.sandbox),
+        None,
+        json!({"kind": "password_changed"}),
+    )
+    .await;
+    assert!(st.is_success(), "{v}");
+    env.advance(41 * DAY);
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.reauth_required, 1, "{stats:?}");
+    let acc = env.account(&id).await;
+    assert_eq!(acc["status"], "reauth_required");
+    assert_eq!(acc["status_reason"], "password_changed");
+    let ev = events(&got, &secret);
+    let reauth = ev
+        .iter()
+        .find(|e| e["type"] == "account.reauth_required")
+        .expect("reauth event");
+    assert_eq!(reauth["data"]["reason"], "password_changed");
+    let link = s(&reauth["data"]["reconnect"]["connect_url"]);
+
+    // The offered link restores the same account.
+    let cb = env.consent(&link, USER, "allow").await;
+    assert!(env.callback(&cb).await.status().is_success());
+    let acc = env.account(&id).await;
+    assert_eq!(acc["status"], "active");
+    env.run_scheduler().await;
+    let ev = events(&got, &secret);
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "account.recovered" && e["data"]["account_id"] == id),
+        "{ev:?}"
+    );
+
+    let (st, _) = env
+        .api(Method::DELETE, &format!("/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    env.run_scheduler().await;
+    let ev = events(&got, &secret);
+    assert!(ev.iter().any(|e| e["type"] == "account.revoked"), "{ev:?}");
+    // Every delivery is logged.
+    let outbox = env
+        .state
+        .store()
+        .list_outbox(Some(&app_id), 100)
+        .await
+        .unwrap();
+    assert_eq!(outbox.len(), 4);
+    assert!(outbox.iter().all(|o| o.delivered_at.is_some()));
+}
+both_backends!(
+    reauth_is_announced_with_a_reconnect_link_that_restores_the_account,
+    reauth_flow
+);
+
+async fn webhook_retries(env: TestEnv) {
+    // A receiver that is down at first: the event waits in the outbox and is retried.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let app = env.register_app(json!({"webhook_url": url})).await;
+    let app_id = s(&app["id"]);
+    env.connect_to(&app_id, USER, "u").await;
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.webhooks_failed, 1, "{stats:?}");
+    let outbox = env
+        .state
+        .store()
+        .list_outbox(Some(&app_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(outbox[0].delivered_at.is_none());
+
+    let got: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let sink = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(l, router).await });
+    env.advance(3600);
+    let stats = env.run_scheduler().await;
+    assert_eq!(stats.webhooks_delivered, 1, "{stats:?}");
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let deliveries = env
+        .state
+        .store()
+        .list_deliveries(&outbox[0].id)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries[0].error.is_some());
+    assert_eq!(deliveries[1].status_code, Some(200));
+}
+both_backends!(webhooks_are_retried_and_logged, webhook_retries);

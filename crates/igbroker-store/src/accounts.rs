@@ -100,6 +100,35 @@ impl Store {
         Ok(())
     }
 
+    /// Many accounts in one transaction (imports, load tests, benchmarks).
+    pub async fn insert_accounts(&self, list: &[NewAccount], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for a in list {
+            sqlx::query(
+                "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
+                    token_enc, token_key_version, issued_at, expires_at, next_refresh_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $13)",
+            )
+            .bind(&a.id)
+            .bind(&a.app_id)
+            .bind(&a.end_user)
+            .bind(&a.ig_user_id)
+            .bind(&a.ig_scoped_id)
+            .bind(&a.username)
+            .bind(&a.scopes)
+            .bind(&a.token.token_enc)
+            .bind(a.token.key_version)
+            .bind(a.token.issued_at)
+            .bind(a.token.expires_at)
+            .bind(a.token.next_refresh_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A re-connect: new token and scopes on the same account, which becomes active again.
     pub async fn reconnect_account(&self, a: &NewAccount, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::StoreError;
 
@@ -72,7 +72,17 @@ impl Store {
                     .connect(url)
                     .await
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await,
+            Backend::Postgres => {
+                // The pool retries a refused connection until its acquire timeout; one plain
+                // connection first makes a wrong host or port fail at once.
+                match sqlx::AnyConnection::connect(url).await {
+                    Ok(probe) => {
+                        let _ = probe.close().await;
+                        options.max_connections(16).connect(url).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
         .map_err(|e| StoreError::Unreachable {
             backend: backend.name(),

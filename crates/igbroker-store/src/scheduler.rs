@@ -204,3 +204,14 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    pub async fn count_accounts_with_status(&self, status: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = $1")
+                .bind(status)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

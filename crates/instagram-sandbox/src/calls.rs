@@ -18,6 +18,7 @@ pub struct CallInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct CallEntry {
     pub seq: u64,
+    /// RFC 3339, filled in when the log is read (formatting on every call is wasted work).
     pub at: String,
     #[serde(skip)]
     pub at_unix: i64,
@@ -39,6 +40,8 @@ pub struct CallLog {
     entries: VecDeque<CallEntry>,
     capacity: usize,
     next_seq: u64,
+    /// Calls per route and status since start: load tests count beyond the ring.
+    counts: std::collections::BTreeMap<String, std::collections::BTreeMap<u16, u64>>,
 }
 
 impl CallLog {
@@ -47,12 +50,19 @@ impl CallLog {
             entries: VecDeque::with_capacity(capacity.min(256)),
             capacity,
             next_seq: 1,
+            counts: std::collections::BTreeMap::new(),
         }
     }
 
     pub fn push(&mut self, mut entry: CallEntry) {
         entry.seq = self.next_seq;
         self.next_seq += 1;
+        *self
+            .counts
+            .entry(entry.route.clone())
+            .or_default()
+            .entry(entry.status)
+            .or_default() += 1;
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }
@@ -70,8 +80,17 @@ impl CallLog {
             .filter(|e| path.is_none_or(|p| e.path == p || e.route == p))
             .filter(|e| since_unix.is_none_or(|s| e.at_unix >= s))
             .filter(|e| after_seq.is_none_or(|s| e.seq > s))
-            .cloned()
+            .map(|e| CallEntry {
+                at: crate::timefmt::rfc3339(e.at_unix),
+                ..e.clone()
+            })
             .collect()
+    }
+
+    pub fn counts(
+        &self,
+    ) -> &std::collections::BTreeMap<String, std::collections::BTreeMap<u16, u64>> {
+        &self.counts
     }
 
     pub fn clear(&mut self) {

@@ -42,6 +42,14 @@ pub fn routes() -> Router<Sandbox> {
         .route("/faults/{id}", delete(remove_fault))
         .route("/calls", get(list_calls).delete(clear_calls))
         .route("/reset-rate-limits", post(reset_rate_limits))
+        .route("/seed", post(crate::seed::seed))
+        .route("/stats", get(crate::seed::stats))
+        .route("/health", get(health))
+}
+
+/// A trivial route: liveness for scripts, and the baseline benchmarks compare `/me` with.
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }
 
 /// A JSON body, with axum's plain-text rejections turned into the control API's JSON errors.

@@ -16,9 +16,6 @@
 //! # Ok(()) }
 //! ```
 
-// TEMPORARY while phase 2 (media, publishing, insights, events) lands.
-#![allow(dead_code)]
-
 mod calls;
 mod clock;
 mod consent_page;
@@ -34,6 +31,7 @@ mod params;
 mod persist;
 mod ratelimit;
 mod sealing;
+mod seed;
 mod state;
 mod timefmt;
 

@@ -1,6 +1,7 @@
 //! The `igbroker` command line (CONTRACT §1). Exit 0 on success, 1 on a failure
 //! the message explains, 2 on wrong usage.
 
+mod accounts;
 mod api_keys;
 mod keys;
 mod serve;
@@ -61,6 +62,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Connected Instagram accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: accounts::AccountsCommand,
     },
     /// Keys for the services that call the broker.
     ApiKeys {
@@ -128,6 +134,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::CheckConfig => serve::check_config(&config, json),
                 Command::Keys { command } => keys::run(&config, command, json).await,
                 Command::ApiKeys { command } => api_keys::run(&config, command, json).await,
+                Command::Accounts { command } => {
+                    let state = cli_state(config).await?;
+                    let code = accounts::run(&state, command, json).await;
+                    state.store().close().await;
+                    code
+                }
                 Command::Demo { .. } | Command::Sandbox { .. } => unreachable_command(),
             }
         }
@@ -136,6 +148,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn unreachable_command() -> anyhow::Result<ExitCode> {
     anyhow::bail!("internal: command dispatched twice")
+}
+
+/// The broker's state for an administrative verb: same database, key ring and
+/// leases as `serve`, so a CLI refresh never races a server's.
+async fn cli_state(config: Config) -> anyhow::Result<crate::state::AppState> {
+    let (_trigger, shutdown) = crate::clock::tokio_util_shim::channel();
+    let clock = crate::server::clock_for(&config, shutdown).await?;
+    crate::server::build_state(config, clock).await
 }
 
 /// The OS user, for audit actors `cli:<user>`.

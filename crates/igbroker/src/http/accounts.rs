@@ -133,6 +133,23 @@ pub async fn revoke(
     ))
 }
 
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<accounts::ImportRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
+    caller.require(ApiScope::AccountsWrite)?;
+    let Json(req) = body.map_err(crate::http::bad_json)?;
+    caller.require_app(&req.app_id)?;
+    let (acc, created) = accounts::import(&state, req, &caller.actor()).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(AccountView::from_row(&acc, state.now()))))
+}
+
 pub async fn graph(
     State(state): State<AppState>,
     caller: Caller,

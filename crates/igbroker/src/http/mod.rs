@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connect-sessions", post(browser::create_session))
         .route("/connect-sessions/{id}", get(browser::show_session))
         .route("/accounts", get(accounts::list))
+        .route("/accounts/import", post(accounts::import))
         .route(
             "/accounts/{id}",
             get(accounts::show).delete(accounts::revoke),

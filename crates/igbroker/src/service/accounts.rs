@@ -181,3 +181,102 @@ pub async fn revoke(
     .await?;
     get(state, id).await
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ImportRequest {
+    pub app_id: String,
+    pub access_token: secrecy::SecretString,
+    #[serde(default)]
+    pub end_user: Option<String>,
+    /// When the token was issued or last refreshed (RFC 3339); default now.
+    /// Its age decides when it may be refreshed.
+    #[serde(default)]
+    pub issued_at: Option<String>,
+}
+
+/// Adopts a long-lived token obtained elsewhere, after checking it with `/me`.
+/// Its expiry is taken as 60 days from `issued_at`: Instagram does not say.
+pub async fn import(
+    state: &AppState,
+    req: ImportRequest,
+    actor: &str,
+) -> Result<(AccountRow, bool), ApiError> {
+    use secrecy::ExposeSecret;
+    let app = crate::service::apps::get(state, &req.app_id).await?;
+    let token = req.access_token.expose_secret().trim().to_string();
+    if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
+        return Err(ApiError::InvalidRequest(
+            "access_token must be a long-lived Instagram token".into(),
+        ));
+    }
+    let now = state.now();
+    let issued_at = match &req.issued_at {
+        Some(t) => crate::util::parse_rfc3339(t)?,
+        None => now,
+    };
+    if issued_at > now + 300 {
+        return Err(ApiError::InvalidRequest(
+            "issued_at lies in the future".into(),
+        ));
+    }
+    let expires_at = issued_at + 60 * 86_400;
+    if expires_at <= now {
+        return Err(ApiError::InvalidRequest(
+            "a token issued 60 days ago or more has expired; connect the account instead".into(),
+        ));
+    }
+    let ig_token = instagram_api::AccessToken::new(token.clone());
+    let profile = state
+        .instagram()
+        .me(&ig_token, &["id", "user_id", "username"])
+        .await
+        .map_err(|e| match e {
+            instagram_api::Error::Reauth { .. } => {
+                ApiError::InvalidRequest(format!("Instagram does not accept this token: {e}"))
+            }
+            other => crate::service::connect::upstream("token check (/me)", &other),
+        })?;
+    let end_user = req.end_user.unwrap_or_default();
+    let (id, previous) = crate::service::connect::connect_account(
+        state,
+        &app,
+        &end_user,
+        None,
+        crate::service::connect::ConnectedToken {
+            ig_user_id: profile
+                .user_id
+                .clone()
+                .unwrap_or_else(|| profile.id.clone()),
+            ig_scoped_id: profile.id.clone(),
+            username: profile.username.clone(),
+            // Instagram does not tell which scopes a bare token carries: assume the app's.
+            scopes: app.scopes.clone(),
+            token,
+            issued_at,
+            expires_at,
+        },
+    )
+    .await?;
+    audit::record(
+        state,
+        actor,
+        "account.imported",
+        Some(&id),
+        Some(&app.id),
+        json!({}),
+    )
+    .await?;
+    let acc = get(state, &id).await?;
+    if previous.is_none() {
+        webhooks::account_event(
+            state,
+            "account.connected",
+            &acc,
+            json!({"imported": true}),
+            false,
+        )
+        .await?;
+    }
+    state.wake_scheduler();
+    Ok((acc, previous.is_none()))
+}

@@ -471,7 +471,8 @@ async fn exchange_and_store(
     connect_account(
         state,
         &app,
-        session,
+        &session.end_user,
+        session.account_id.as_deref(),
         ConnectedToken {
             ig_user_id,
             ig_scoped_id,
@@ -500,10 +501,11 @@ pub struct ConnectedToken {
 pub async fn connect_account(
     state: &AppState,
     app: &AppRow,
-    session: &ConnectSessionRow,
+    end_user: &str,
+    reconnect: Option<&str>,
     t: ConnectedToken,
 ) -> Result<(String, Option<String>), ApiError> {
-    let existing: Option<AccountRow> = match &session.account_id {
+    let existing: Option<AccountRow> = match reconnect {
         Some(id) => {
             let acc = accounts::get(state, id).await?;
             if acc.ig_user_id != t.ig_user_id {
@@ -514,7 +516,7 @@ pub async fn connect_account(
         None => {
             state
                 .store()
-                .find_live_account(&app.id, &session.end_user, &t.ig_user_id)
+                .find_live_account(&app.id, end_user, &t.ig_user_id)
                 .await?
         }
     };
@@ -524,7 +526,7 @@ pub async fn connect_account(
             Some(a) => (a.id.clone(), Some(a.status.clone())),
             None => match state
                 .store()
-                .find_live_account(&app.id, &session.end_user, &t.ig_user_id)
+                .find_live_account(&app.id, end_user, &t.ig_user_id)
                 .await?
             {
                 Some(a) => (a.id, Some(a.status)),
@@ -546,7 +548,7 @@ pub async fn connect_account(
         let new = NewAccount {
             id: id.clone(),
             app_id: app.id.clone(),
-            end_user: session.end_user.clone(),
+            end_user: end_user.to_string(),
             ig_user_id: t.ig_user_id.clone(),
             ig_scoped_id: t.ig_scoped_id.clone(),
             username: t.username.clone(),

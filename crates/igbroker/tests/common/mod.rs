@@ -454,3 +454,96 @@ macro_rules! both_backends_with {
         }
     };
 }
+
+/// A seeded account: the broker's id and the sandbox's professional id.
+pub struct Seeded {
+    pub account_id: String,
+    pub ig_user_id: String,
+}
+
+/// Many accounts at once: the sandbox issues long-lived tokens (issued
+/// `token_age_secs` ago) and they are stored in bulk, as an import would.
+pub async fn seed_accounts(
+    http: &reqwest::Client,
+    sandbox: &str,
+    state: &AppState,
+    app_id: &str,
+    client_id: &str,
+    n: usize,
+    token_age_secs: i64,
+    now: i64,
+) -> Vec<Seeded> {
+    let (st, v) = post(
+        http,
+        &format!("{sandbox}/_sandbox/seed"),
+        None,
+        json!({"client_id": client_id, "count": n, "token_age_secs": token_age_secs, "username_prefix": "bulk_"}),
+    )
+    .await;
+    assert!(st.is_success(), "seed: {v}");
+    let mut out = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(n);
+    for item in v["data"].as_array().unwrap() {
+        let id = igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Account).into_string();
+        let token = item["access_token"].as_str().unwrap();
+        let issued_at = item["issued_at"].as_i64().unwrap();
+        let expires_at = item["expires_at"].as_i64().unwrap();
+        rows.push(igbroker_store::NewAccount {
+            id: id.clone(),
+            app_id: app_id.to_string(),
+            end_user: String::new(),
+            ig_user_id: s(&item["user_id"]),
+            ig_scoped_id: s(&item["id"]),
+            username: Some(s(&item["username"])),
+            scopes: "instagram_business_basic".into(),
+            token: igbroker_store::TokenUpdate {
+                token_enc: state
+                    .vault()
+                    .seal_str(&igbroker::service::accounts::token_aad(&id), token)
+                    .unwrap(),
+                key_version: i64::from(state.vault().current_version()),
+                issued_at,
+                expires_at,
+                next_refresh_at: state.policy().next_refresh_at(&id, issued_at, expires_at),
+            },
+        });
+        out.push(Seeded {
+            account_id: id,
+            ig_user_id: s(&item["user_id"]),
+        });
+    }
+    for chunk in rows.chunks(1000) {
+        state.store().insert_accounts(chunk, now).await.unwrap();
+    }
+    out
+}
+
+impl TestEnv {
+    pub async fn seed(&self, n: usize, token_age_secs: i64) -> Vec<Seeded> {
+        seed_accounts(
+            &self.http,
+            &self.sandbox,
+            &self.state,
+            &self.app_id,
+            &self.client_id,
+            n,
+            token_age_secs,
+            self.clock.now_unix(),
+        )
+        .await
+    }
+
+    /// Calls per HTTP status the sandbox answered on `route` since it started.
+    pub async fn sandbox_count(&self, route: &str, status: u16) -> u64 {
+        let v: Value = self
+            .http
+            .get(format!("{}/_sandbox/stats", self.sandbox))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["calls"][route][status.to_string()].as_u64().unwrap_or(0)
+    }
+}

@@ -42,7 +42,7 @@ pub const OTHER_USER: &str = "shop_two";
 pub const RETURN_ORIGIN: &str = "https://service.example";
 
 /// A PostgreSQL database of its own, or None (with a notice) when no server is configured.
-async fn pg_database() -> Option<String> {
+pub async fn pg_database() -> Option<String> {
     let Ok(admin) = std::env::var("TEST_PG_URL") else {
         if std::env::var("IGBROKER_REQUIRE_PG").is_ok() {
             panic!("IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test");

@@ -74,7 +74,12 @@ impl Client {
             .user_agent(concat!("instagram-api/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::invalid_config(format!("HTTP client: {}", e.without_url())))?;
-        Ok(Self { http, config: Arc::new(config), appsecret: None, token_placement: TokenPlacement::default() })
+        Ok(Self {
+            http,
+            config: Arc::new(config),
+            appsecret: None,
+            token_placement: TokenPlacement::default(),
+        })
     }
 
     /// The configuration in use.
@@ -103,7 +108,10 @@ impl Client {
         let versioned = segments.first().is_some_and(|s| is_version_segment(s));
         let version = (!versioned && !self.config.graph_version.is_empty())
             .then_some(self.config.graph_version.as_str());
-        self.join(&self.config.graph_url, version.into_iter().chain(segments.iter().copied()))
+        self.join(
+            &self.config.graph_url,
+            version.into_iter().chain(segments.iter().copied()),
+        )
     }
 
     /// `{graph_url}/{segments…}` without a version (the token endpoints).
@@ -138,7 +146,9 @@ impl Client {
         params: Vec<(String, String)>,
     ) -> Result<T, Error> {
         let url = self.graph_url(segments)?;
-        let reply = self.send(Call::graph(op, method, url, token, params)).await?;
+        let reply = self
+            .send(Call::graph(op, method, url, token, params))
+            .await?;
         reply.decode(&[token.expose_secret()])
     }
 
@@ -152,7 +162,9 @@ impl Client {
         params: Vec<(String, String)>,
     ) -> Result<(), Error> {
         let url = self.graph_url(segments)?;
-        self.send(Call::graph(op, method, url, token, params)).await?.success(op)
+        self.send(Call::graph(op, method, url, token, params))
+            .await?
+            .success(op)
     }
 
     /// Sends a call and sorts the answer into a [`Reply`] (2xx JSON) or a classified [`Error`].
@@ -209,15 +221,25 @@ impl Client {
         if let Some(form) = &form {
             request = request.form(form);
         }
-        let mut response = request.send().await.map_err(|e| Error::network(e, secrets))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| Error::network(e, secrets))?;
         let status = response.status().as_u16();
         let usage = Usage::from_headers(response.headers());
         let retry_after_header = retry_after(response.headers());
 
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| Error::network(e, secrets))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Error::network(e, secrets))?
+        {
             if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Error::Decode { status, message: "response body too large".into() });
+                return Err(Error::Decode {
+                    status,
+                    message: "response body too large".into(),
+                });
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -226,7 +248,12 @@ impl Client {
         } else {
             serde_json::from_slice::<Value>(&bytes).map(Some)
         };
-        let ctx = ResponseContext { http_status: status, usage, retry_after_header, secrets };
+        let ctx = ResponseContext {
+            http_status: status,
+            usage,
+            retry_after_header,
+            secrets,
+        };
 
         if (200..300).contains(&status) {
             let body = body.map_err(|e| Error::decode(status, &e, secrets))?;
@@ -236,7 +263,11 @@ impl Client {
             {
                 return Err(classify_graph(graph, ctx));
             }
-            return Ok(Reply { status, body: body.unwrap_or(Value::Null), usage: ctx.usage });
+            return Ok(Reply {
+                status,
+                body: body.unwrap_or(Value::Null),
+                usage: ctx.usage,
+            });
         }
         Err(classify_error_body(body.ok().flatten().as_ref(), ctx))
     }
@@ -275,7 +306,15 @@ impl<'a> Call<'a> {
         } else {
             (Vec::new(), Some(params))
         };
-        Self { op, method, url, query, form, token: Some(token), extra_secrets: Vec::new() }
+        Self {
+            op,
+            method,
+            url,
+            query,
+            form,
+            token: Some(token),
+            extra_secrets: Vec::new(),
+        }
     }
 
     fn secrets(&self) -> Vec<&'a str> {

@@ -82,17 +82,23 @@ impl Config {
             ("graph_url", &self.graph_url),
         ] {
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(Error::invalid_config(format!("{name} must be an http(s) URL")));
+                return Err(Error::invalid_config(format!(
+                    "{name} must be an http(s) URL"
+                )));
             }
             if url.cannot_be_a_base() || url.host().is_none() {
                 return Err(Error::invalid_config(format!("{name} must have a host")));
             }
             // Credentials in a base URL would end up in every request and every log line.
             if !url.username().is_empty() || url.password().is_some() {
-                return Err(Error::invalid_config(format!("{name} must not contain credentials")));
+                return Err(Error::invalid_config(format!(
+                    "{name} must not contain credentials"
+                )));
             }
             if url.fragment().is_some() {
-                return Err(Error::invalid_config(format!("{name} must not have a fragment")));
+                return Err(Error::invalid_config(format!(
+                    "{name} must not have a fragment"
+                )));
             }
         }
         if self.graph_url.query().is_some() || self.token_url.query().is_some() {
@@ -139,8 +145,14 @@ mod tests {
     #[test]
     fn default_points_at_instagram() {
         let c = Config::default();
-        assert_eq!(c.authorize_url.as_str(), "https://www.instagram.com/oauth/authorize");
-        assert_eq!(c.token_url.as_str(), "https://api.instagram.com/oauth/access_token");
+        assert_eq!(
+            c.authorize_url.as_str(),
+            "https://www.instagram.com/oauth/authorize"
+        );
+        assert_eq!(
+            c.token_url.as_str(),
+            "https://api.instagram.com/oauth/access_token"
+        );
         assert_eq!(c.graph_url.as_str(), "https://graph.instagram.com/");
         assert_eq!(c.graph_version, "v24.0");
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
@@ -151,7 +163,10 @@ mod tests {
     #[test]
     fn base_url_keeps_prefix() {
         let c = Config::for_base_url(Url::parse("http://127.0.0.1:9/x").unwrap());
-        assert_eq!(c.authorize_url.as_str(), "http://127.0.0.1:9/x/oauth/authorize");
+        assert_eq!(
+            c.authorize_url.as_str(),
+            "http://127.0.0.1:9/x/oauth/authorize"
+        );
         assert_eq!(c.graph_url.as_str(), "http://127.0.0.1:9/x/");
     }
 
@@ -167,17 +182,35 @@ mod tests {
 
     #[test]
     fn rejects_bad_config() {
-        let mut c = Config::default();
-        c.graph_version = "latest".into();
-        assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.request_timeout = Duration::ZERO;
-        assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.token_url = Url::parse("ftp://example.com/").unwrap();
-        assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.graph_url = Url::parse("https://u:p@example.com/").unwrap();
-        assert!(c.validate().is_err());
+        let bad = [
+            Config {
+                graph_version: "latest".into(),
+                ..Config::default()
+            },
+            Config {
+                request_timeout: Duration::ZERO,
+                ..Config::default()
+            },
+            Config {
+                token_url: Url::parse("ftp://example.com/").unwrap(),
+                ..Config::default()
+            },
+            Config {
+                graph_url: Url::parse("https://u:p@example.com/").unwrap(),
+                ..Config::default()
+            },
+            Config {
+                graph_url: Url::parse("https://example.com/?x=1").unwrap(),
+                ..Config::default()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+        let unversioned = Config {
+            graph_version: String::new(),
+            ..Config::default()
+        };
+        assert!(unversioned.validate().is_ok());
     }
 }

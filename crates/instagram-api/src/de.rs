@@ -98,7 +98,9 @@ impl<'de> Visitor<'de> for U64Visitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        v.trim().parse().map_err(|_| E::custom("count is not a number"))
+        v.trim()
+            .parse()
+            .map_err(|_| E::custom("count is not a number"))
     }
 }
 

@@ -367,7 +367,12 @@ impl Error {
         match self {
             Self::Transient { .. } | Self::RateLimited { .. } => true,
             Self::Network { .. } => true,
-            Self::Publishing { kind, code, details, .. } => {
+            Self::Publishing {
+                kind,
+                code,
+                details,
+                ..
+            } => {
                 kind.is_transient()
                     || matches!(code, Some(-1 | -2))
                     || details.is_transient == Some(true)
@@ -455,11 +460,36 @@ impl Error {
     /// proxy that forwards Instagram's answer. Messages are the scrubbed ones.
     pub fn to_graph_envelope(&self) -> Option<Value> {
         let (code, subcode, message) = match self {
-            Self::Transient { code, subcode, message, .. } => ((*code)?, *subcode, message),
-            Self::Publishing { code, subcode, message, .. } => ((*code)?, *subcode, message),
-            Self::RateLimited { code, subcode, message, .. }
-            | Self::Reauth { code, subcode, message, .. }
-            | Self::BadRequest { code, subcode, message, .. } => (*code, *subcode, message),
+            Self::Transient {
+                code,
+                subcode,
+                message,
+                ..
+            } => ((*code)?, *subcode, message),
+            Self::Publishing {
+                code,
+                subcode,
+                message,
+                ..
+            } => ((*code)?, *subcode, message),
+            Self::RateLimited {
+                code,
+                subcode,
+                message,
+                ..
+            }
+            | Self::Reauth {
+                code,
+                subcode,
+                message,
+                ..
+            }
+            | Self::BadRequest {
+                code,
+                subcode,
+                message,
+                ..
+            } => (*code, *subcode, message),
             Self::MissingPermission { code, message, .. } => (*code, None, message),
             _ => return None,
         };
@@ -503,20 +533,31 @@ impl Error {
     /// ```
     pub fn from_response(http_status: u16, body: &[u8], usage: Usage) -> Self {
         let body = serde_json::from_slice::<Value>(body).ok();
-        let ctx = ResponseContext { http_status, usage, retry_after_header: None, secrets: &[] };
+        let ctx = ResponseContext {
+            http_status,
+            usage,
+            retry_after_header: None,
+            secrets: &[],
+        };
         classify_error_body(body.as_ref(), ctx)
     }
 
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
-        Self::InvalidConfig { reason: reason.into() }
+        Self::InvalidConfig {
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn invalid_request(reason: impl Into<String>) -> Self {
-        Self::InvalidRequest { reason: reason.into() }
+        Self::InvalidRequest {
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn paging(reason: impl Into<String>) -> Self {
-        Self::Paging { reason: reason.into() }
+        Self::Paging {
+            reason: reason.into(),
+        }
     }
 
     /// Wraps a transport error, dropping its URL (Instagram puts tokens in query strings).
@@ -538,11 +579,18 @@ impl Error {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        Self::Network { kind, message: scrub(&message, secrets), source: err }
+        Self::Network {
+            kind,
+            message: scrub(&message, secrets),
+            source: err,
+        }
     }
 
     pub(crate) fn decode(status: u16, err: &serde_json::Error, secrets: &[&str]) -> Self {
-        Self::Decode { status, message: scrub(&redact_json_error(err), secrets) }
+        Self::Decode {
+            status,
+            message: scrub(&redact_json_error(err), secrets),
+        }
     }
 
     /// A Publishing error that did not come from a Graph error body.
@@ -573,7 +621,9 @@ fn code_suffix(code: Option<i64>, subcode: Option<i64>) -> String {
 }
 
 fn retry_suffix(retry_after: Option<Duration>) -> String {
-    retry_after.map(|d| format!(", retry in {}s", d.as_secs())).unwrap_or_default()
+    retry_after
+        .map(|d| format!(", retry in {}s", d.as_secs()))
+        .unwrap_or_default()
 }
 
 /// serde_json quotes offending string values in its messages ("invalid type: string
@@ -652,16 +702,28 @@ pub(crate) fn classify_error_body(body: Option<&Value>, ctx: ResponseContext<'_>
         if let Value::Object(map) = body {
             if map.contains_key("error_message") || map.contains_key("error_type") {
                 return Error::OAuth {
-                    error_type: str_field(map, "error_type").unwrap_or_else(|| "OAuthException".into()),
-                    code: map.get("code").and_then(int).unwrap_or(i64::from(ctx.http_status)),
-                    message: scrub(&str_field(map, "error_message").unwrap_or_default(), ctx.secrets),
+                    error_type: scrub(
+                        &str_field(map, "error_type").unwrap_or_else(|| "OAuthException".into()),
+                        ctx.secrets,
+                    ),
+                    code: map
+                        .get("code")
+                        .and_then(int)
+                        .unwrap_or(i64::from(ctx.http_status)),
+                    message: scrub(
+                        &str_field(map, "error_message").unwrap_or_default(),
+                        ctx.secrets,
+                    ),
                 };
             }
             if let Some(Value::String(error)) = map.get("error") {
                 return Error::OAuth {
                     error_type: scrub(error, ctx.secrets),
                     code: i64::from(ctx.http_status),
-                    message: scrub(&str_field(map, "error_description").unwrap_or_default(), ctx.secrets),
+                    message: scrub(
+                        &str_field(map, "error_description").unwrap_or_default(),
+                        ctx.secrets,
+                    ),
                 };
             }
         }
@@ -680,7 +742,9 @@ fn classify_status(ctx: ResponseContext<'_>) -> Error {
         429 => Error::RateLimited {
             code: 429,
             subcode: None,
-            retry_after: ctx.retry_after_header.or_else(|| details.usage.regain_access_in()),
+            retry_after: ctx
+                .retry_after_header
+                .or_else(|| details.usage.regain_access_in()),
             message: "HTTP 429 Too Many Requests".into(),
             details,
         },
@@ -720,18 +784,38 @@ pub(crate) fn classify_graph(e: GraphErrorBody, ctx: ResponseContext<'_>) -> Err
     let Some(code) = e.code else {
         // An envelope without a code: fall back on what the status and flag say.
         return if e.is_transient == Some(true) || ctx.http_status >= 500 {
-            Error::Transient { code: None, subcode, message, details }
+            Error::Transient {
+                code: None,
+                subcode,
+                message,
+                details,
+            }
         } else {
-            Error::BadRequest { code: 0, subcode, message, details }
+            Error::BadRequest {
+                code: 0,
+                subcode,
+                message,
+                details,
+            }
         };
     };
 
     if code == 190 || code == 102 {
-        let mut reason = if code == 190 { ReauthReason::from_subcode(subcode) } else { ReauthReason::Other };
+        let mut reason = if code == 190 {
+            ReauthReason::from_subcode(subcode)
+        } else {
+            ReauthReason::Other
+        };
         if reason == ReauthReason::Other && subcode.is_none() && message.contains("has expired") {
             reason = ReauthReason::Expired;
         }
-        return Error::Reauth { code, subcode, reason, message, details };
+        return Error::Reauth {
+            code,
+            subcode,
+            reason,
+            message,
+            details,
+        };
     }
     if is_publishing_code(code) || subcode.is_some_and(|s| (2207000..=2207999).contains(&s)) {
         return Error::Publishing {
@@ -745,16 +829,38 @@ pub(crate) fn classify_graph(e: GraphErrorBody, ctx: ResponseContext<'_>) -> Err
     }
     if matches!(code, 4 | 17 | 613) || (80000..=80014).contains(&code) {
         let retry_after = details.usage.regain_access_in().or(ctx.retry_after_header);
-        return Error::RateLimited { code, subcode, retry_after, message, details };
+        return Error::RateLimited {
+            code,
+            subcode,
+            retry_after,
+            message,
+            details,
+        };
     }
     if matches!(code, 1 | 2 | 32 | 341 | 368 | -1 | -2) || e.is_transient == Some(true) {
-        return Error::Transient { code: Some(code), subcode, message, details };
+        return Error::Transient {
+            code: Some(code),
+            subcode,
+            message,
+            details,
+        };
     }
     if code == 3 || code == 10 || (200..=299).contains(&code) {
-        let permission = permission_in(&message).or_else(|| user_message.as_deref().and_then(permission_in));
-        return Error::MissingPermission { code, permission, message, details };
+        let permission =
+            permission_in(&message).or_else(|| user_message.as_deref().and_then(permission_in));
+        return Error::MissingPermission {
+            code,
+            permission,
+            message,
+            details,
+        };
     }
-    Error::BadRequest { code, subcode, message, details }
+    Error::BadRequest {
+        code,
+        subcode,
+        message,
+        details,
+    }
 }
 
 fn is_publishing_code(code: i64) -> bool {
@@ -763,13 +869,23 @@ fn is_publishing_code(code: i64) -> bool {
 
 /// Finds a permission name like `instagram_business_manage_insights` in an error message.
 fn permission_in(message: &str) -> Option<String> {
-    const PREFIXES: &[&str] = &["instagram_", "pages_", "business_", "ads_", "user_", "publish_"];
+    const PREFIXES: &[&str] = &[
+        "instagram_",
+        "pages_",
+        "business_",
+        "ads_",
+        "user_",
+        "publish_",
+    ];
     message
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .find(|w| {
             w.contains('_')
-                && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                && PREFIXES.iter().any(|p| w.starts_with(p) && w.len() > p.len())
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && PREFIXES
+                    .iter()
+                    .any(|p| w.starts_with(p) && w.len() > p.len())
         })
         .map(str::to_owned)
 }
@@ -797,11 +913,22 @@ mod tests {
     use super::*;
 
     fn ctx(status: u16) -> ResponseContext<'static> {
-        ResponseContext { http_status: status, usage: Usage::default(), retry_after_header: None, secrets: &[] }
+        ResponseContext {
+            http_status: status,
+            usage: Usage::default(),
+            retry_after_header: None,
+            secrets: &[],
+        }
     }
 
     fn graph(code: i64, subcode: Option<i64>, msg: &str) -> GraphErrorBody {
-        GraphErrorBody { message: msg.into(), code: Some(code), subcode, error_type: Some("IGApiException".into()), ..Default::default() }
+        GraphErrorBody {
+            message: msg.into(),
+            code: Some(code),
+            subcode,
+            error_type: Some("IGApiException".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -822,9 +949,18 @@ mod tests {
         ] {
             assert!(matches!(c(190, sub), Error::Reauth { reason: r, .. } if r == reason));
         }
-        assert!(matches!(c(102, None), Error::Reauth { reason: ReauthReason::Other, .. }));
+        assert!(matches!(
+            c(102, None),
+            Error::Reauth {
+                reason: ReauthReason::Other,
+                ..
+            }
+        ));
         for code in [10, 200, 299, 3] {
-            assert!(matches!(c(code, None), Error::MissingPermission { .. }), "{code}");
+            assert!(
+                matches!(c(code, None), Error::MissingPermission { .. }),
+                "{code}"
+            );
         }
         for code in [100, 803, 506, 12345] {
             assert!(matches!(c(code, None), Error::BadRequest { .. }), "{code}");
@@ -841,7 +977,10 @@ mod tests {
             (-1, Some(2207001), PublishingErrorKind::ServerError),
             (4, Some(2207051), PublishingErrorKind::SuspectedSpam),
         ] {
-            assert!(matches!(c(code, sub), Error::Publishing { kind: k, .. } if k == kind), "{code}");
+            assert!(
+                matches!(c(code, sub), Error::Publishing { kind: k, .. } if k == kind),
+                "{code}"
+            );
         }
         assert!(c(9007, Some(2207027)).is_transient());
         assert!(c(-1, Some(2207001)).is_transient());
@@ -853,22 +992,49 @@ mod tests {
         let mut g = graph(100, None, "m");
         g.is_transient = Some(true);
         let e = classify_graph(g, ctx(400));
-        assert!(matches!(e, Error::Transient { code: Some(100), .. }));
+        assert!(matches!(
+            e,
+            Error::Transient {
+                code: Some(100),
+                ..
+            }
+        ));
         assert!(e.is_transient());
     }
 
     #[test]
     fn expiry_without_subcode_is_expired() {
-        let e = classify_graph(graph(190, None, "Error validating access token: Session has expired on Thursday"), ctx(400));
-        assert!(matches!(e, Error::Reauth { reason: ReauthReason::Expired, .. }));
+        let e = classify_graph(
+            graph(
+                190,
+                None,
+                "Error validating access token: Session has expired on Thursday",
+            ),
+            ctx(400),
+        );
+        assert!(matches!(
+            e,
+            Error::Reauth {
+                reason: ReauthReason::Expired,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn rate_limit_uses_minutes_from_usage() {
-        let usage = Usage::parse(None, Some(r#"{"1":[{"type":"instagram","estimated_time_to_regain_access":3}]}"#));
+        let usage = Usage::parse(
+            None,
+            Some(r#"{"1":[{"type":"instagram","estimated_time_to_regain_access":3}]}"#),
+        );
         let e = classify_graph(
             graph(80002, None, "too many calls"),
-            ResponseContext { http_status: 400, usage, retry_after_header: Some(Duration::from_secs(5)), secrets: &[] },
+            ResponseContext {
+                http_status: 400,
+                usage,
+                retry_after_header: Some(Duration::from_secs(5)),
+                secrets: &[],
+            },
         );
         assert_eq!(e.retry_after(), Some(Duration::from_secs(180)));
         assert_eq!(e.graph_code(), Some(80002));
@@ -876,28 +1042,62 @@ mod tests {
 
     #[test]
     fn permission_is_named() {
-        let e = classify_graph(graph(200, None, "(#200) Requires instagram_business_manage_insights permission to manage the object"), ctx(403));
-        assert!(matches!(e, Error::MissingPermission { permission: Some(ref p), .. } if p == "instagram_business_manage_insights"));
-        let e = classify_graph(graph(10, None, "(#10) Application does not have permission for this action"), ctx(403));
-        assert!(matches!(e, Error::MissingPermission { permission: None, .. }));
+        let e = classify_graph(
+            graph(
+                200,
+                None,
+                "(#200) Requires instagram_business_manage_insights permission to manage the object",
+            ),
+            ctx(403),
+        );
+        assert!(
+            matches!(e, Error::MissingPermission { permission: Some(ref p), .. } if p == "instagram_business_manage_insights")
+        );
+        let e = classify_graph(
+            graph(
+                10,
+                None,
+                "(#10) Application does not have permission for this action",
+            ),
+            ctx(403),
+        );
+        assert!(matches!(
+            e,
+            Error::MissingPermission {
+                permission: None,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn flat_and_oauth2_bodies() {
         let body: Value = serde_json::from_str(r#"{"error_type":"OAuthException","code":400,"error_message":"Matching code was not found or was already used"}"#).unwrap();
         let e = classify_error_body(Some(&body), ctx(400));
-        assert!(matches!(e, Error::OAuth { code: 400, ref error_type, .. } if error_type == "OAuthException"));
-        let body: Value = serde_json::from_str(r#"{"error":"invalid_grant","error_description":"bad"}"#).unwrap();
-        assert!(matches!(classify_error_body(Some(&body), ctx(400)), Error::OAuth { .. }));
+        assert!(
+            matches!(e, Error::OAuth { code: 400, ref error_type, .. } if error_type == "OAuthException")
+        );
+        let body: Value =
+            serde_json::from_str(r#"{"error":"invalid_grant","error_description":"bad"}"#).unwrap();
+        assert!(matches!(
+            classify_error_body(Some(&body), ctx(400)),
+            Error::OAuth { .. }
+        ));
     }
 
     #[test]
     fn bare_statuses() {
-        assert!(matches!(classify_error_body(None, ctx(503)), Error::Transient { code: None, .. }));
+        assert!(matches!(
+            classify_error_body(None, ctx(503)),
+            Error::Transient { code: None, .. }
+        ));
         let e = classify_error_body(None, ctx(429));
         assert!(matches!(e, Error::RateLimited { code: 429, .. }));
         assert_eq!(e.graph_code(), None);
-        assert!(matches!(classify_error_body(None, ctx(302)), Error::UnexpectedResponse { status: 302, .. }));
+        assert!(matches!(
+            classify_error_body(None, ctx(302)),
+            Error::UnexpectedResponse { status: 302, .. }
+        ));
         assert!(!classify_error_body(None, ctx(404)).is_transient());
     }
 
@@ -905,7 +1105,15 @@ mod tests {
     fn secrets_are_scrubbed_from_messages() {
         let mut g = graph(100, None, "bad token SECRETVALUE123");
         g.user_message = Some("SECRETVALUE123".into());
-        let e = classify_graph(g, ResponseContext { http_status: 400, usage: Usage::default(), retry_after_header: None, secrets: &["SECRETVALUE123"] });
+        let e = classify_graph(
+            g,
+            ResponseContext {
+                http_status: 400,
+                usage: Usage::default(),
+                retry_after_header: None,
+                secrets: &["SECRETVALUE123"],
+            },
+        );
         assert!(!format!("{e} {e:?}").contains("SECRETVALUE123"));
     }
 

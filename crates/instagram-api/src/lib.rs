@@ -59,6 +59,8 @@
 //! [`Config::for_base_url`] points every endpoint at one origin, e.g. an `instagram-sandbox`
 //! on loopback; the integration tests of this crate run every call that way.
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod de;
@@ -75,17 +77,19 @@ pub use client::{Client, TokenPlacement};
 pub use config::{Config, DEFAULT_GRAPH_VERSION};
 pub use error::{Error, ErrorDetails, NetworkErrorKind, PublishingErrorKind, ReauthReason};
 pub use graph::comments::{Comment, CommentAuthor, DEFAULT_COMMENT_FIELDS};
-pub use graph::insights::{Breakdown, BreakdownResult, Insight, InsightValue, InsightsQuery, TotalValue, decode_insights};
+pub use graph::insights::{
+    Breakdown, BreakdownResult, Insight, InsightValue, InsightsQuery, TotalValue, decode_insights,
+};
 pub use graph::media::{DEFAULT_CHILD_FIELDS, DEFAULT_MEDIA_FIELDS, Media, MediaQuery, Owner};
 pub use graph::profile::{DEFAULT_PROFILE_FIELDS, Profile};
 pub use graph::publish::{
-    ContainerKind, ContainerRequest, ContainerStatus, ContainerStatusCode, MAX_CAROUSEL_ITEMS, PollOptions,
-    Published, PublishingLimit, QuotaConfig,
+    ContainerKind, ContainerRequest, ContainerStatus, ContainerStatusCode, MAX_CAROUSEL_ITEMS,
+    PollOptions, Published, PublishingLimit, QuotaConfig,
 };
 pub use graph::subscriptions::SubscribedApp;
 pub use oauth::{
-    AppCredentials, AuthorizeRequest, Callback, ShortLivedToken, decode_short_lived_token, parse_callback,
-    parse_callback_query,
+    AppCredentials, AuthorizeRequest, Callback, ShortLivedToken, decode_short_lived_token,
+    parse_callback, parse_callback_query,
 };
 pub use paging::{Cursors, Page, Paging};
 pub use raw::{RawRequest, RawResponse};

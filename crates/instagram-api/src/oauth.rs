@@ -132,17 +132,25 @@ pub fn parse_callback_query(query: &str) -> Result<Callback, Error> {
             if code.is_empty() {
                 return Err(invalid_callback("empty code"));
             }
-            Ok(Callback::Code { code: AuthorizationCode::new(code), state })
+            Ok(Callback::Code {
+                code: AuthorizationCode::new(code),
+                state,
+            })
         }
-        (None, Some(error)) => {
-            Ok(Callback::Denied { error, error_reason, error_description, state })
-        }
+        (None, Some(error)) => Ok(Callback::Denied {
+            error,
+            error_reason,
+            error_description,
+            state,
+        }),
         (None, None) => Err(invalid_callback("neither code nor error present")),
     }
 }
 
 fn invalid_callback(reason: impl Into<String>) -> Error {
-    Error::InvalidCallback { reason: reason.into() }
+    Error::InvalidCallback {
+        reason: reason.into(),
+    }
 }
 
 impl Client {
@@ -197,15 +205,25 @@ impl Client {
     ///
     /// Codes are single-use: an [`Error::OAuth`] here is final for that code.
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, url: url::Url) -> Result<(), instagram_api::Error> {
-    /// use instagram_api::{parse_callback, AppCredentials, Callback, ClientSecret};
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let app = sb.app.clone();
+    /// # let redirect_uri = doc_sandbox::REDIRECT_URI;
+    /// # let callback_url = sb.callback_url("instagram_business_basic").await;
+    /// use instagram_api::{parse_callback, Callback};
     ///
-    /// let app = AppCredentials { client_id: "990602627938098".into(), client_secret: ClientSecret::new("…") };
-    /// if let Callback::Code { code, .. } = parse_callback(&url)? {
-    ///     let short = client.exchange_code(&app, "https://broker.example.com/oauth/callback", &code).await?;
+    /// // `callback_url` is where Instagram sent the browser back to.
+    /// if let Callback::Code { code, .. } = parse_callback(&callback_url)? {
+    ///     let short = client.exchange_code(&app, redirect_uri, &code).await?;
+    ///     assert!(short.user_id.bytes().all(|b| b.is_ascii_digit()));
+    ///     assert_eq!(short.permissions, ["instagram_business_basic"]);
+    ///
     ///     let long = client.exchange_long_lived(&app.client_secret, &short.access_token).await?;
-    ///     println!("user {} token valid for {} s", short.user_id, long.expires_in);
+    ///     assert!(long.expires_in > 5_000_000); // about 60 days
     /// }
     /// # Ok(()) }
     /// ```
@@ -217,7 +235,10 @@ impl Client {
     ) -> Result<ShortLivedToken, Error> {
         let form = vec![
             ("client_id".to_owned(), app.client_id.clone()),
-            ("client_secret".to_owned(), app.client_secret.expose_secret().to_owned()),
+            (
+                "client_secret".to_owned(),
+                app.client_secret.expose_secret().to_owned(),
+            ),
             ("grant_type".to_owned(), "authorization_code".to_owned()),
             ("redirect_uri".to_owned(), redirect_uri.to_owned()),
             ("code".to_owned(), code.expose_secret().to_owned()),
@@ -235,8 +256,8 @@ impl Client {
         let reply = self.send(call).await?;
         let status = reply.status;
         let body = unwrap_data_envelope(reply.body);
-        let wire: ShortLivedWire = serde_json::from_value(body)
-            .map_err(|e| Error::decode(status, &e, &secrets))?;
+        let wire: ShortLivedWire =
+            serde_json::from_value(body).map_err(|e| Error::decode(status, &e, &secrets))?;
         Ok(ShortLivedToken {
             access_token: wire.access_token,
             user_id: wire.user_id,
@@ -281,9 +302,13 @@ struct ShortLivedWire {
 /// ```
 pub fn decode_short_lived_token(body: &[u8]) -> Result<ShortLivedToken, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| Error::decode(200, &e, &[]))?;
-    let wire: ShortLivedWire =
-        serde_json::from_value(unwrap_data_envelope(value)).map_err(|e| Error::decode(200, &e, &[]))?;
-    Ok(ShortLivedToken { access_token: wire.access_token, user_id: wire.user_id, permissions: wire.permissions })
+    let wire: ShortLivedWire = serde_json::from_value(unwrap_data_envelope(value))
+        .map_err(|e| Error::decode(200, &e, &[]))?;
+    Ok(ShortLivedToken {
+        access_token: wire.access_token,
+        user_id: wire.user_id,
+        permissions: wire.permissions,
+    })
 }
 
 #[cfg(test)]
@@ -296,9 +321,13 @@ mod tests {
         let c = parse_callback_query("code=abc%23_&state=s").unwrap();
         assert!(matches!(c, Callback::Code { ref code, .. } if code.expose_secret() == "abc"));
         let c = parse_callback_query("?code=abc#_").unwrap();
-        assert!(matches!(c, Callback::Code { ref code, state: None } if code.expose_secret() == "abc"));
+        assert!(
+            matches!(c, Callback::Code { ref code, state: None } if code.expose_secret() == "abc")
+        );
         let c = parse_callback_query("error=access_denied").unwrap();
-        assert!(matches!(c, Callback::Denied { ref error, state: None, .. } if error == "access_denied"));
+        assert!(
+            matches!(c, Callback::Denied { ref error, state: None, .. } if error == "access_denied")
+        );
         for bad in ["", "state=x", "code=", "code=a&error=b", "code=a&code=b"] {
             let e = parse_callback_query(bad).unwrap_err();
             assert!(matches!(e, Error::InvalidCallback { .. }), "{bad}");

@@ -5,7 +5,8 @@
 //! safely. Following `next` re-adds the token the normal way, and only ever sends it to the
 //! configured Graph origin.
 
-use futures::stream::{self, Stream, TryStreamExt};
+use futures::StreamExt;
+use futures::stream::{self, BoxStream, TryStreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -33,7 +34,10 @@ pub struct Page<T> {
 
 impl<T> Default for Page<T> {
     fn default() -> Self {
-        Self { data: Vec::new(), paging: None }
+        Self {
+            data: Vec::new(),
+            paging: None,
+        }
     }
 }
 
@@ -84,7 +88,10 @@ pub(crate) fn strip_secret_params(raw: &str) -> String {
     let Ok(mut url) = Url::parse(raw) else {
         return String::new();
     };
-    if url.query_pairs().any(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
+    if url
+        .query_pairs()
+        .any(|(k, _)| SECRET_PARAMS.contains(&k.as_ref()))
+    {
         let kept: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| !SECRET_PARAMS.contains(&k.as_ref()))
@@ -143,7 +150,15 @@ impl Client {
         url: Url,
     ) -> Result<Page<T>, Error> {
         // The link carries its own query (fields, limit, after); nothing is added but auth.
-        let reply = self.send(Call::graph("next_page", Method::GET, url, token, Vec::new())).await?;
+        let reply = self
+            .send(Call::graph(
+                "next_page",
+                Method::GET,
+                url,
+                token,
+                Vec::new(),
+            ))
+            .await?;
         reply.decode(&[token.expose_secret()])
     }
 
@@ -166,12 +181,13 @@ impl Client {
     }
 
     /// Streams every item of an edge, following `paging.next` until it is absent. Stops
-    /// with [`Error::Paging`] if a link repeats itself.
+    /// with [`Error::Paging`] if a link repeats itself. Boxed so that callers can use
+    /// `next()` without pinning.
     pub(crate) fn paginate<T>(
         &self,
         token: &AccessToken,
         first: Result<(Url, Vec<(String, String)>), Error>,
-    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static
+    ) -> BoxStream<'static, Result<T, Error>>
     where
         T: DeserializeOwned + Send + 'static,
     {
@@ -204,22 +220,24 @@ impl Client {
                     }
                     State::Next(url) => (client.fetch_page(&token, url.clone()).await?, Some(url)),
                 };
+                // A bad link ends the stream with an error, but only after this page's items.
                 let next = match page.next_url() {
-                    None => State::Done,
-                    Some(n) => {
-                        let url = client.resolve_next(n)?;
+                    None => Ok(State::Done),
+                    Some(n) => client.resolve_next(n).and_then(|url| {
                         if current.as_ref() == Some(&url) {
-                            return Err(Error::paging("paging.next points at the same page again"));
+                            Err(Error::paging("paging.next points at the same page again"))
+                        } else {
+                            Ok(State::Next(url))
                         }
-                        State::Next(url)
-                    }
+                    }),
                 };
-                Ok(Some((page.data, Some(Ok(next)))))
+                Ok(Some((page.data, Some(next))))
             }
         });
         pages
             .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
             .try_flatten()
+            .boxed()
     }
 }
 
@@ -235,8 +253,14 @@ mod tests {
             r#"{"data":[],"paging":{"next":"https://graph.instagram.com/v25.0/1/media?access_token=IGAAsecret&after=X&limit=2","previous":"https://graph.instagram.com/v25.0/1/media?access_token=IGAAsecret"}}"#,
         )
         .unwrap();
-        assert_eq!(page.next_url(), Some("https://graph.instagram.com/v25.0/1/media?after=X&limit=2"));
-        assert_eq!(page.paging.unwrap().previous.as_deref(), Some("https://graph.instagram.com/v25.0/1/media"));
+        assert_eq!(
+            page.next_url(),
+            Some("https://graph.instagram.com/v25.0/1/media?after=X&limit=2")
+        );
+        assert_eq!(
+            page.paging.unwrap().previous.as_deref(),
+            Some("https://graph.instagram.com/v25.0/1/media")
+        );
     }
 
     #[test]
@@ -246,15 +270,25 @@ mod tests {
         )
         .unwrap();
         strip_paging_tokens(&mut v);
-        assert_eq!(v["data"][0]["children"]["paging"]["next"], "https://h/x?a=1");
+        assert_eq!(
+            v["data"][0]["children"]["paging"]["next"],
+            "https://h/x?a=1"
+        );
     }
 
     #[test]
     fn foreign_next_is_rebased() {
-        let client = Client::new(Config::for_base_url("http://127.0.0.1:7/pre".parse().unwrap())).unwrap();
-        let url = client.resolve_next("https://graph.instagram.com/v25.0/1/media?after=X").unwrap();
+        let client = Client::new(Config::for_base_url(
+            "http://127.0.0.1:7/pre".parse().unwrap(),
+        ))
+        .unwrap();
+        let url = client
+            .resolve_next("https://graph.instagram.com/v25.0/1/media?after=X")
+            .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:7/pre/v25.0/1/media?after=X");
-        let url = client.resolve_next("http://127.0.0.1:7/pre/v25.0/1/media?after=Y").unwrap();
+        let url = client
+            .resolve_next("http://127.0.0.1:7/pre/v25.0/1/media?after=Y")
+            .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:7/pre/v25.0/1/media?after=Y");
         assert!(client.resolve_next("not a url").is_err());
     }

@@ -26,17 +26,29 @@ pub struct RawRequest {
 impl RawRequest {
     /// A `GET` with the given parameters.
     pub fn get(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Self { method: Method::GET, path: path.into(), params }
+        Self {
+            method: Method::GET,
+            path: path.into(),
+            params,
+        }
     }
 
     /// A `POST` with the given form fields.
     pub fn post(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Self { method: Method::POST, path: path.into(), params }
+        Self {
+            method: Method::POST,
+            path: path.into(),
+            params,
+        }
     }
 
     /// A `DELETE`.
     pub fn delete(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Self { method: Method::DELETE, path: path.into(), params }
+        Self {
+            method: Method::DELETE,
+            path: path.into(),
+            params,
+        }
     }
 }
 
@@ -58,29 +70,49 @@ impl Client {
     /// Graph errors are classified into [`Error`] like everywhere else;
     /// [`Error::to_graph_envelope`] rebuilds Instagram's error body for forwarding.
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
     /// use instagram_api::RawRequest;
     ///
-    /// let resp = client
-    ///     .raw(&token, RawRequest::get("me/media", vec![("fields".into(), "id,caption".into())]))
-    ///     .await?;
-    /// println!("{} {}", resp.status, resp.body);
+    /// let params = vec![("fields".into(), "id,caption".into()), ("limit".into(), "3".into())];
+    /// let resp = client.raw(&token, RawRequest::get("me/media", params)).await?;
+    /// assert_eq!(resp.status, 200);
+    /// assert_eq!(resp.body["data"].as_array().map(Vec::len), Some(3));
+    /// assert!(resp.usage.app.is_some()); // X-App-Usage, parsed
     /// # Ok(()) }
     /// ```
     pub async fn raw(&self, token: &AccessToken, req: RawRequest) -> Result<RawResponse, Error> {
         if !matches!(req.method, Method::GET | Method::POST | Method::DELETE) {
-            return Err(Error::invalid_request("Graph calls use GET, POST or DELETE"));
+            return Err(Error::invalid_request(
+                "Graph calls use GET, POST or DELETE",
+            ));
         }
         let segments = split_path(&req.path)?;
-        if let Some((k, _)) = req.params.iter().find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str())) {
-            return Err(Error::invalid_request(format!("parameter {k} is set by the client")));
+        if let Some((k, _)) = req
+            .params
+            .iter()
+            .find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str()))
+        {
+            return Err(Error::invalid_request(format!(
+                "parameter {k} is set by the client"
+            )));
         }
         let url = self.graph_url(&segments)?;
-        let reply = self.send(Call::graph("raw", req.method, url, token, req.params)).await?;
+        let reply = self
+            .send(Call::graph("raw", req.method, url, token, req.params))
+            .await?;
         let mut body = reply.body;
         crate::paging::strip_paging_tokens(&mut body);
-        Ok(RawResponse { status: reply.status, body, usage: reply.usage })
+        Ok(RawResponse {
+            status: reply.status,
+            body,
+            usage: reply.usage,
+        })
     }
 }
 
@@ -91,14 +123,20 @@ fn split_path(path: &str) -> Result<Vec<&str>, Error> {
     if path.is_empty() {
         return Err(Error::invalid_request("empty Graph path"));
     }
-    if path.contains(['?', '#', '\\']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if path.contains(['?', '#', '\\']) || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Error::invalid_request(
             "Graph path must not contain a query, fragment, backslash or whitespace",
         ));
     }
     let segments: Vec<&str> = path.split('/').collect();
-    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('%')) {
-        return Err(Error::invalid_request("Graph path has an empty, relative or encoded segment"));
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('%'))
+    {
+        return Err(Error::invalid_request(
+            "Graph path has an empty, relative or encoded segment",
+        ));
     }
     Ok(segments)
 }
@@ -111,7 +149,16 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(split_path("/me/media/").unwrap(), ["me", "media"]);
-        for bad in ["", "/", "me?x=1", "me#x", "../x", "me//media", "me/%2e%2e", "me media"] {
+        for bad in [
+            "",
+            "/",
+            "me?x=1",
+            "me#x",
+            "../x",
+            "me//media",
+            "me/%2e%2e",
+            "me media",
+        ] {
             assert!(split_path(bad).is_err(), "{bad}");
         }
     }

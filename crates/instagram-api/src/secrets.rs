@@ -116,8 +116,16 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets {
         // Very short values would redact ordinary words; real secrets are long.
-        if secret.len() >= 4 && out.contains(secret) {
-            out = out.replace(secret, "[REDACTED]");
+        if secret.len() < 4 {
+            continue;
+        }
+        // A server may reflect the value as it travelled: form- or percent-encoded.
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let percent = form.replace('+', "%20");
+        for variant in [*secret, form.as_str(), percent.as_str()] {
+            if out.contains(variant) {
+                out = out.replace(variant, "[REDACTED]");
+            }
         }
     }
     scrub_token_shapes(&out)
@@ -169,7 +177,10 @@ mod tests {
     fn proof_matches_known_vector() {
         // echo -n token | openssl dgst -sha256 -hmac secret
         let p = appsecret_proof(&ClientSecret::new("secret"), &AccessToken::new("token"));
-        assert_eq!(p, "e941110e3d2bfe82621f0e3e1434730d7305d106c5f68c87165d0b27a4611a4a");
+        assert_eq!(
+            p,
+            "e941110e3d2bfe82621f0e3e1434730d7305d106c5f68c87165d0b27a4611a4a"
+        );
     }
 
     #[test]
@@ -178,6 +189,8 @@ mod tests {
         assert_eq!(s, "bad token [REDACTED] here");
         let s = scrub("token IGAAxyzxyzxyzxyzxyzxyzxyzxyz, ok", &[]);
         assert_eq!(s, "token [REDACTED], ok");
+        let s = scrub("echo a%2Fb%3Dc and a/b=c", &["a/b=c"]);
+        assert_eq!(s, "echo [REDACTED] and [REDACTED]");
         let s = scrub("(#100) Invalid parameter", &[""]);
         assert_eq!(s, "(#100) Invalid parameter");
     }

@@ -32,11 +32,15 @@ impl Client {
     ) -> Result<LongLivedToken, Error> {
         let query = vec![
             ("grant_type".to_owned(), "ig_exchange_token".to_owned()),
-            ("client_secret".to_owned(), client_secret.expose_secret().to_owned()),
+            (
+                "client_secret".to_owned(),
+                client_secret.expose_secret().to_owned(),
+            ),
             ("access_token".to_owned(), short.expose_secret().to_owned()),
         ];
         let secrets = vec![client_secret.expose_secret(), short.expose_secret()];
-        self.token_call("exchange_long_lived", "access_token", query, secrets).await
+        self.token_call("exchange_long_lived", "access_token", query, secrets)
+            .await
     }
 
     /// Refreshes a long-lived token:
@@ -45,13 +49,19 @@ impl Client {
     /// Instagram refuses tokens younger than 24 hours and can never refresh an expired one
     /// ([`Error::Reauth`] with [`crate::ReauthReason::Expired`]).
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, stored: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let stored = sb.token().await;
+    /// # sb.advance(25 * 3600);
     /// match client.refresh(&stored).await {
     ///     Ok(fresh) => println!("valid for another {} s", fresh.expires_in),
     ///     Err(e) if e.requires_reauth() => println!("the user must log in again"),
     ///     Err(e) if e.is_transient() => println!("try again in {:?}", e.retry_after()),
-    ///     Err(e) => return Err(e),
+    ///     Err(e) => return Err(e.into()),
     /// }
     /// # Ok(()) }
     /// ```
@@ -60,7 +70,13 @@ impl Client {
             ("grant_type".to_owned(), "ig_refresh_token".to_owned()),
             ("access_token".to_owned(), token.expose_secret().to_owned()),
         ];
-        self.token_call("refresh", "refresh_access_token", query, vec![token.expose_secret()]).await
+        self.token_call(
+            "refresh",
+            "refresh_access_token",
+            query,
+            vec![token.expose_secret()],
+        )
+        .await
     }
 
     async fn token_call(

@@ -168,7 +168,11 @@ fn number(v: &Value) -> Option<u64> {
                 // Saturating float-to-int cast is the intended rounding here.
                 .map(|f| f.round() as u64)
         }),
-        Value::String(s) => s.trim().parse::<f64>().ok().and_then(|f| number(&Value::from(f))),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| number(&Value::from(f))),
         _ => None,
     }
 }
@@ -180,10 +184,15 @@ mod tests {
 
     #[test]
     fn parses_digest_samples() {
-        let app = AppUsage::parse(r#"{"call_count":28,"total_time":25,"total_cputime":25}"#).unwrap();
+        let app =
+            AppUsage::parse(r#"{"call_count":28,"total_time":25,"total_cputime":25}"#).unwrap();
         assert_eq!(
             app,
-            AppUsage { call_count: Some(28), total_time: Some(25), total_cputime: Some(25) }
+            AppUsage {
+                call_count: Some(28),
+                total_time: Some(25),
+                total_cputime: Some(25)
+            }
         );
         let b = BusinessUsage::parse(
             r#"{"17841400000000001":[{"type":"instagram","call_count":97,"total_cputime":23,"total_time":23,"estimated_time_to_regain_access":0}]}"#,
@@ -199,7 +208,10 @@ mod tests {
     fn tolerates_garbage() {
         assert!(AppUsage::parse("not json").is_none());
         assert!(BusinessUsage::parse("[1,2]").is_empty());
-        let u = Usage::parse(Some(r#"{"call_count":"12.6"}"#), Some(r#"{"1":{"type":"x","call_count":1.4}}"#));
+        let u = Usage::parse(
+            Some(r#"{"call_count":"12.6"}"#),
+            Some(r#"{"1":{"type":"x","call_count":1.4}}"#),
+        );
         assert_eq!(u.app.unwrap().call_count, Some(13));
         assert_eq!(u.business[0].call_count, Some(1));
         assert!(Usage::default().is_empty());
@@ -209,7 +221,9 @@ mod tests {
     fn regain_takes_the_longest_wait() {
         let u = Usage::parse(
             None,
-            Some(r#"{"1":[{"estimated_time_to_regain_access":2}],"2":[{"estimated_time_to_regain_access":7},{"estimated_time_to_regain_access":0}]}"#),
+            Some(
+                r#"{"1":[{"estimated_time_to_regain_access":2}],"2":[{"estimated_time_to_regain_access":7},{"estimated_time_to_regain_access":0}]}"#,
+            ),
         );
         assert_eq!(u.regain_access_in(), Some(Duration::from_secs(420)));
     }

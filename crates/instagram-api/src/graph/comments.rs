@@ -1,6 +1,6 @@
 //! Comment moderation: list, reply, hide, delete (`instagram_business_manage_comments`).
 
-use futures::Stream;
+use futures::stream::BoxStream;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -12,7 +12,8 @@ use crate::paging::Page;
 use crate::secrets::AccessToken;
 
 /// Fields requested when the caller names none.
-pub const DEFAULT_COMMENT_FIELDS: &str = "id,text,timestamp,username,like_count,hidden,parent_id,from";
+pub const DEFAULT_COMMENT_FIELDS: &str =
+    "id,text,timestamp,username,like_count,hidden,parent_id,from";
 
 /// A comment or a reply.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -63,11 +64,18 @@ pub struct CommentAuthor {
 impl Client {
     /// Every comment on a media object (`GET /{media-id}/comments`), page by page.
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
+    /// # let (media_id, _) = sb.comment().await;
     /// use futures::TryStreamExt;
     ///
-    /// let comments: Vec<_> = client.comments_stream(&token, "17895695668004550", &[]).try_collect().await?;
+    /// let comments: Vec<_> = client.comments_stream(&token, &media_id, &[]).try_collect().await?;
+    /// assert_eq!(comments.len(), 1);
     /// for c in comments.iter().filter(|c| c.text.as_deref().is_some_and(|t| t.contains("spam"))) {
     ///     client.hide_comment(&token, &c.id, true).await?;
     /// }
@@ -82,7 +90,7 @@ impl Client {
         token: &AccessToken,
         media_id: &str,
         fields: &[&str],
-    ) -> impl Stream<Item = Result<Comment, Error>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Comment, Error>> {
         let first = self
             .graph_url(&[media_id, "comments"])
             .map(|u| (u, vec![fields_param(fields, DEFAULT_COMMENT_FIELDS)]));
@@ -101,7 +109,14 @@ impl Client {
         if let Some(l) = limit {
             params.push(("limit".into(), l.to_string()));
         }
-        self.graph("comments_page", Method::GET, token, &[media_id, "comments"], params).await
+        self.graph(
+            "comments_page",
+            Method::GET,
+            token,
+            &[media_id, "comments"],
+            params,
+        )
+        .await
     }
 
     /// Every reply to a comment (`GET /{comment-id}/replies`).
@@ -110,7 +125,7 @@ impl Client {
         token: &AccessToken,
         comment_id: &str,
         fields: &[&str],
-    ) -> impl Stream<Item = Result<Comment, Error>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Comment, Error>> {
         let first = self
             .graph_url(&[comment_id, "replies"])
             .map(|u| (u, vec![fields_param(fields, DEFAULT_COMMENT_FIELDS)]));
@@ -118,27 +133,66 @@ impl Client {
     }
 
     /// `POST /{comment-id}/replies?message=…` — returns the new comment's id.
-    pub async fn reply_to_comment(&self, token: &AccessToken, comment_id: &str, message: &str) -> Result<String, Error> {
+    pub async fn reply_to_comment(
+        &self,
+        token: &AccessToken,
+        comment_id: &str,
+        message: &str,
+    ) -> Result<String, Error> {
         let params = vec![("message".to_owned(), message.to_owned())];
-        let created: IdOnly = self.graph("reply_to_comment", Method::POST, token, &[comment_id, "replies"], params).await?;
+        let created: IdOnly = self
+            .graph(
+                "reply_to_comment",
+                Method::POST,
+                token,
+                &[comment_id, "replies"],
+                params,
+            )
+            .await?;
         Ok(created.id)
     }
 
     /// `POST /{media-id}/comments?message=…` — a top-level comment; returns its id.
-    pub async fn comment_on_media(&self, token: &AccessToken, media_id: &str, message: &str) -> Result<String, Error> {
+    pub async fn comment_on_media(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+        message: &str,
+    ) -> Result<String, Error> {
         let params = vec![("message".to_owned(), message.to_owned())];
-        let created: IdOnly = self.graph("comment_on_media", Method::POST, token, &[media_id, "comments"], params).await?;
+        let created: IdOnly = self
+            .graph(
+                "comment_on_media",
+                Method::POST,
+                token,
+                &[media_id, "comments"],
+                params,
+            )
+            .await?;
         Ok(created.id)
     }
 
     /// `POST /{comment-id}?hide=true|false`.
-    pub async fn hide_comment(&self, token: &AccessToken, comment_id: &str, hide: bool) -> Result<(), Error> {
+    pub async fn hide_comment(
+        &self,
+        token: &AccessToken,
+        comment_id: &str,
+        hide: bool,
+    ) -> Result<(), Error> {
         let params = vec![("hide".to_owned(), hide.to_string())];
-        self.graph_success("hide_comment", Method::POST, token, &[comment_id], params).await
+        self.graph_success("hide_comment", Method::POST, token, &[comment_id], params)
+            .await
     }
 
     /// `DELETE /{comment-id}`.
     pub async fn delete_comment(&self, token: &AccessToken, comment_id: &str) -> Result<(), Error> {
-        self.graph_success("delete_comment", Method::DELETE, token, &[comment_id], Vec::new()).await
+        self.graph_success(
+            "delete_comment",
+            Method::DELETE,
+            token,
+            &[comment_id],
+            Vec::new(),
+        )
+        .await
     }
 }

@@ -43,7 +43,11 @@ impl Insight {
         if let Some(t) = self.total_value.as_ref().and_then(|t| t.value.as_i64()) {
             return Some(t);
         }
-        let numbers: Vec<i64> = self.values.iter().filter_map(InsightValue::as_i64).collect();
+        let numbers: Vec<i64> = self
+            .values
+            .iter()
+            .filter_map(InsightValue::as_i64)
+            .collect();
         (!numbers.is_empty()).then(|| numbers.iter().sum())
     }
 }
@@ -132,7 +136,11 @@ impl InsightsQuery {
             ("since", self.since.map(|s| s.to_string())),
             ("until", self.until.map(|s| s.to_string())),
         ];
-        p.extend(optional.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))));
+        p.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?))),
+        );
         Ok(p)
     }
 }
@@ -146,8 +154,13 @@ struct InsightsEnvelope {
 impl Client {
     /// `GET /{ig-user-id}/insights` — needs `instagram_business_manage_insights`.
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
     /// use instagram_api::InsightsQuery;
     ///
     /// let query = InsightsQuery {
@@ -157,7 +170,7 @@ impl Client {
     ///     ..Default::default()
     /// };
     /// for metric in client.user_insights(&token, "me", &query).await? {
-    ///     println!("{} = {:?}", metric.name, metric.total());
+    ///     assert!(metric.total().is_some(), "{} has a total", metric.name);
     /// }
     /// # Ok(()) }
     /// ```
@@ -168,8 +181,15 @@ impl Client {
         query: &InsightsQuery,
     ) -> Result<Vec<Insight>, Error> {
         let params = query.params()?;
-        let env: InsightsEnvelope =
-            self.graph("user_insights", Method::GET, token, &[ig_user_id, "insights"], params).await?;
+        let env: InsightsEnvelope = self
+            .graph(
+                "user_insights",
+                Method::GET,
+                token,
+                &[ig_user_id, "insights"],
+                params,
+            )
+            .await?;
         Ok(env.data)
     }
 
@@ -184,8 +204,15 @@ impl Client {
             return Err(Error::invalid_request("at least one metric is required"));
         }
         let params = vec![("metric".to_owned(), metrics.join(","))];
-        let env: InsightsEnvelope =
-            self.graph("media_insights", Method::GET, token, &[media_id, "insights"], params).await?;
+        let env: InsightsEnvelope = self
+            .graph(
+                "media_insights",
+                Method::GET,
+                token,
+                &[media_id, "insights"],
+                params,
+            )
+            .await?;
         Ok(env.data)
     }
 }

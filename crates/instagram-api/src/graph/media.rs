@@ -1,6 +1,7 @@
 //! Media: the `/media` edge (paged), single media objects, carousel children, stories.
 
-use futures::{Stream, TryStreamExt};
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -119,22 +120,37 @@ impl Client {
         ig_user_id: &str,
         query: &MediaQuery,
     ) -> Result<Page<Media>, Error> {
-        self.graph("media_page", Method::GET, token, &[ig_user_id, "media"], query.params()).await
+        self.graph(
+            "media_page",
+            Method::GET,
+            token,
+            &[ig_user_id, "media"],
+            query.params(),
+        )
+        .await
     }
 
     /// Every media item of an account, newest first, fetched page by page as the stream is
     /// polled (it follows `paging.next` until Instagram stops sending one).
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
     /// use futures::TryStreamExt;
     /// use instagram_api::MediaQuery;
     ///
-    /// let query = MediaQuery { limit: Some(50), ..Default::default() };
-    /// let mut media = std::pin::pin!(client.media_stream(&token, "me", &query));
+    /// let query = MediaQuery { limit: Some(5), ..Default::default() };
+    /// let mut media = client.media_stream(&token, "me", &query);
+    /// let mut count = 0;
     /// while let Some(item) = media.try_next().await? {
-    ///     println!("{} {:?}", item.id, item.caption);
+    ///     assert!(item.caption.is_some());
+    ///     count += 1;
     /// }
+    /// assert_eq!(count, 12); // three pages of five, five and two
     /// # Ok(()) }
     /// ```
     pub fn media_stream(
@@ -142,15 +158,23 @@ impl Client {
         token: &AccessToken,
         ig_user_id: &str,
         query: &MediaQuery,
-    ) -> impl Stream<Item = Result<Media, Error>> + Send + 'static {
-        let first = self.graph_url(&[ig_user_id, "media"]).map(|u| (u, query.params()));
+    ) -> BoxStream<'static, Result<Media, Error>> {
+        let first = self
+            .graph_url(&[ig_user_id, "media"])
+            .map(|u| (u, query.params()));
         self.paginate(token, first)
     }
 
     /// `GET /{media-id}?fields=…`. Empty `fields` requests [`DEFAULT_MEDIA_FIELDS`].
-    pub async fn media(&self, token: &AccessToken, media_id: &str, fields: &[&str]) -> Result<Media, Error> {
+    pub async fn media(
+        &self,
+        token: &AccessToken,
+        media_id: &str,
+        fields: &[&str],
+    ) -> Result<Media, Error> {
         let params = vec![fields_param(fields, DEFAULT_MEDIA_FIELDS)];
-        self.graph("media", Method::GET, token, &[media_id], params).await
+        self.graph("media", Method::GET, token, &[media_id], params)
+            .await
     }
 
     /// `GET /{media-id}/children` — the items of a carousel (all pages).
@@ -172,7 +196,7 @@ impl Client {
         token: &AccessToken,
         ig_user_id: &str,
         fields: &[&str],
-    ) -> impl Stream<Item = Result<Media, Error>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Media, Error>> {
         let first = self
             .graph_url(&[ig_user_id, "stories"])
             .map(|u| (u, vec![fields_param(fields, DEFAULT_MEDIA_FIELDS)]));

@@ -12,7 +12,11 @@ pub mod subscriptions;
 
 /// `fields=a,b,c`, or the given default when the caller asked for nothing in particular.
 pub(crate) fn fields_param(fields: &[&str], default: &str) -> (String, String) {
-    let value = if fields.is_empty() { default.to_owned() } else { fields.join(",") };
+    let value = if fields.is_empty() {
+        default.to_owned()
+    } else {
+        fields.join(",")
+    };
     ("fields".to_owned(), value)
 }
 

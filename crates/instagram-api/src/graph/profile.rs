@@ -9,8 +9,7 @@ use crate::graph::fields_param;
 use crate::secrets::AccessToken;
 
 /// Fields requested when the caller names none.
-pub const DEFAULT_PROFILE_FIELDS: &str =
-    "id,user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count";
+pub const DEFAULT_PROFILE_FIELDS: &str = "id,user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count";
 
 /// An Instagram professional account as `/me` describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -49,10 +48,16 @@ impl Client {
     /// `GET /{version}/me?fields=…` — the token's own account; also the liveness probe for a
     /// token. Empty `fields` requests [`DEFAULT_PROFILE_FIELDS`].
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
     /// let me = client.me(&token, &["user_id", "username"]).await?;
-    /// println!("{} is {:?}", me.id, me.username);
+    /// assert_eq!(me.username.as_deref(), Some("acme_shop"));
+    /// assert!(me.user_id.is_some()); // the professional account id, for /{ig-user-id}/… calls
     /// # Ok(()) }
     /// ```
     pub async fn me(&self, token: &AccessToken, fields: &[&str]) -> Result<Profile, Error> {
@@ -60,8 +65,14 @@ impl Client {
     }
 
     /// `GET /{version}/{ig-user-id}?fields=…`.
-    pub async fn user(&self, token: &AccessToken, ig_user_id: &str, fields: &[&str]) -> Result<Profile, Error> {
+    pub async fn user(
+        &self,
+        token: &AccessToken,
+        ig_user_id: &str,
+        fields: &[&str],
+    ) -> Result<Profile, Error> {
         let params = vec![fields_param(fields, DEFAULT_PROFILE_FIELDS)];
-        self.graph("profile", Method::GET, token, &[ig_user_id], params).await
+        self.graph("profile", Method::GET, token, &[ig_user_id], params)
+            .await
     }
 }

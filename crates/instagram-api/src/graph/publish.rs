@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::client::Client;
 use crate::error::{Error, PublishingErrorKind};
 use crate::graph::IdOnly;
-use crate::secrets::AccessToken;
+use crate::secrets::{AccessToken, scrub};
 
 /// Most items a carousel may hold.
 pub const MAX_CAROUSEL_ITEMS: usize = 10;
@@ -57,7 +57,13 @@ pub struct ContainerRequest {
 
 impl ContainerRequest {
     fn new(kind: ContainerKind, params: &[(&str, &str)]) -> Self {
-        Self { kind, params: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+        Self {
+            kind,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
     }
 
     /// A single image post (JPEG at a public URL).
@@ -67,29 +73,48 @@ impl ContainerRequest {
 
     /// A reel.
     pub fn reel(video_url: impl AsRef<str>) -> Self {
-        Self::new(ContainerKind::Reel, &[("media_type", "REELS"), ("video_url", video_url.as_ref())])
+        Self::new(
+            ContainerKind::Reel,
+            &[("media_type", "REELS"), ("video_url", video_url.as_ref())],
+        )
     }
 
     /// An image story.
     pub fn story_image(image_url: impl AsRef<str>) -> Self {
-        Self::new(ContainerKind::StoryImage, &[("media_type", "STORIES"), ("image_url", image_url.as_ref())])
+        Self::new(
+            ContainerKind::StoryImage,
+            &[("media_type", "STORIES"), ("image_url", image_url.as_ref())],
+        )
     }
 
     /// A video story.
     pub fn story_video(video_url: impl AsRef<str>) -> Self {
-        Self::new(ContainerKind::StoryVideo, &[("media_type", "STORIES"), ("video_url", video_url.as_ref())])
+        Self::new(
+            ContainerKind::StoryVideo,
+            &[("media_type", "STORIES"), ("video_url", video_url.as_ref())],
+        )
     }
 
     /// An image to be placed in a carousel.
     pub fn carousel_image(image_url: impl AsRef<str>) -> Self {
-        Self::new(ContainerKind::CarouselImage, &[("image_url", image_url.as_ref()), ("is_carousel_item", "true")])
+        Self::new(
+            ContainerKind::CarouselImage,
+            &[
+                ("image_url", image_url.as_ref()),
+                ("is_carousel_item", "true"),
+            ],
+        )
     }
 
     /// A video to be placed in a carousel.
     pub fn carousel_video(video_url: impl AsRef<str>) -> Self {
         Self::new(
             ContainerKind::CarouselVideo,
-            &[("media_type", "VIDEO"), ("video_url", video_url.as_ref()), ("is_carousel_item", "true")],
+            &[
+                ("media_type", "VIDEO"),
+                ("video_url", video_url.as_ref()),
+                ("is_carousel_item", "true"),
+            ],
         )
     }
 
@@ -99,8 +124,17 @@ impl ContainerRequest {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let children: Vec<String> = children.into_iter().map(|c| c.as_ref().to_owned()).collect();
-        Self::new(ContainerKind::Carousel, &[("media_type", "CAROUSEL"), ("children", &children.join(","))])
+        let children: Vec<String> = children
+            .into_iter()
+            .map(|c| c.as_ref().to_owned())
+            .collect();
+        Self::new(
+            ContainerKind::Carousel,
+            &[
+                ("media_type", "CAROUSEL"),
+                ("children", &children.join(",")),
+            ],
+        )
     }
 
     /// The caption (not for stories or carousel items).
@@ -146,7 +180,10 @@ impl ContainerRequest {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let list: Vec<String> = usernames.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let list: Vec<String> = usernames
+            .into_iter()
+            .map(|u| u.as_ref().to_owned())
+            .collect();
         self.param("collaborators", serde_json::Value::from(list).to_string())
     }
 
@@ -171,7 +208,11 @@ impl ContainerRequest {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        if self.params.iter().any(|(k, _)| k == "access_token" || k == "appsecret_proof") {
+        if self
+            .params
+            .iter()
+            .any(|(k, _)| k == "access_token" || k == "appsecret_proof")
+        {
             return Err(Error::invalid_request("access_token is set by the client"));
         }
         if self.kind == ContainerKind::Carousel {
@@ -317,7 +358,12 @@ pub struct PublishingLimit {
 impl PublishingLimit {
     /// Posts still allowed in the window, when both numbers are known.
     pub fn remaining(&self) -> Option<u64> {
-        Some(self.config.as_ref()?.quota_total?.saturating_sub(self.quota_usage?))
+        Some(
+            self.config
+                .as_ref()?
+                .quota_total?
+                .saturating_sub(self.quota_usage?),
+        )
     }
 }
 
@@ -348,16 +394,33 @@ impl Client {
     ) -> Result<String, Error> {
         request.validate()?;
         let created: IdOnly = self
-            .graph("create_container", Method::POST, token, &[ig_user_id, "media"], request.params.clone())
+            .graph(
+                "create_container",
+                Method::POST,
+                token,
+                &[ig_user_id, "media"],
+                request.params.clone(),
+            )
             .await?;
         Ok(created.id)
     }
 
     /// `GET /{container-id}?fields=id,status_code,status`.
-    pub async fn container_status(&self, token: &AccessToken, container_id: &str) -> Result<ContainerStatus, Error> {
+    pub async fn container_status(
+        &self,
+        token: &AccessToken,
+        container_id: &str,
+    ) -> Result<ContainerStatus, Error> {
         let params = vec![("fields".to_owned(), "id,status_code,status".to_owned())];
-        let mut status: ContainerStatus =
-            self.graph("container_status", Method::GET, token, &[container_id], params).await?;
+        let mut status: ContainerStatus = self
+            .graph(
+                "container_status",
+                Method::GET,
+                token,
+                &[container_id],
+                params,
+            )
+            .await?;
         if status.id.is_empty() {
             container_id.clone_into(&mut status.id);
         }
@@ -380,7 +443,9 @@ impl Client {
             let mut pause = interval;
             match self.container_status(token, container_id).await {
                 Ok(status) => match &status.status_code {
-                    Some(ContainerStatusCode::Finished | ContainerStatusCode::Published) => return Ok(status),
+                    Some(ContainerStatusCode::Finished | ContainerStatusCode::Published) => {
+                        return Ok(status);
+                    }
                     Some(ContainerStatusCode::Error) => {
                         let subcode = status.error_code();
                         let kind = match subcode {
@@ -390,11 +455,21 @@ impl Client {
                             },
                             None => PublishingErrorKind::ContainerFailed,
                         };
-                        let message = status.status.clone().unwrap_or_else(|| "container status ERROR".into());
-                        return Err(Error::publishing(kind, subcode, Some(container_id.to_owned()), message));
+                        let message = status.status.as_deref().unwrap_or("container status ERROR");
+                        let message = scrub(message, &[token.expose_secret()]);
+                        return Err(Error::publishing(
+                            kind,
+                            subcode,
+                            Some(container_id.to_owned()),
+                            message,
+                        ));
                     }
                     Some(ContainerStatusCode::Expired) => {
-                        let message = status.status.clone().unwrap_or_else(|| "container status EXPIRED".into());
+                        let message = status
+                            .status
+                            .as_deref()
+                            .unwrap_or("container status EXPIRED");
+                        let message = scrub(message, &[token.expose_secret()]);
                         return Err(Error::publishing(
                             PublishingErrorKind::ContainerExpired,
                             None,
@@ -408,10 +483,16 @@ impl Client {
                     if let Some(wait) = e.retry_after() {
                         pause = pause.max(wait);
                     }
+                    // Out of budget: the caller learns why polling failed, not just that it did.
                     if Instant::now() + pause > deadline {
                         return Err(e);
                     }
                     tracing::debug!(error = %e, "container poll failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    interval = interval
+                        .saturating_mul(options.multiplier.max(1))
+                        .min(options.max_interval);
+                    continue;
                 }
                 Err(e) => return Err(e),
             }
@@ -421,11 +502,16 @@ impl Client {
                     PublishingErrorKind::Timeout,
                     None,
                     Some(container_id.to_owned()),
-                    format!("container not finished after {} s", options.timeout.as_secs()),
+                    format!(
+                        "container not finished after {} s",
+                        options.timeout.as_secs()
+                    ),
                 ));
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
-            interval = interval.saturating_mul(options.multiplier.max(1)).min(options.max_interval);
+            interval = interval
+                .saturating_mul(options.multiplier.max(1))
+                .min(options.max_interval);
         }
     }
 
@@ -441,7 +527,13 @@ impl Client {
     ) -> Result<String, Error> {
         let params = vec![("creation_id".to_owned(), container_id.to_owned())];
         let published: IdOnly = self
-            .graph("media_publish", Method::POST, token, &[ig_user_id, "media_publish"], params)
+            .graph(
+                "media_publish",
+                Method::POST,
+                token,
+                &[ig_user_id, "media_publish"],
+                params,
+            )
             .await
             .map_err(|e| with_container(e, container_id))?;
         Ok(published.id)
@@ -451,16 +543,26 @@ impl Client {
     /// finished, publish. A "not ready" answer (9007) from `media_publish` is retried within
     /// the polling budget.
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
+    /// # sb.keep_clock_moving();
+    /// use std::time::Duration;
     /// use instagram_api::{ContainerRequest, PollOptions};
     ///
     /// let limit = client.content_publishing_limit(&token, "me", None).await?;
-    /// if limit.remaining() != Some(0) {
-    ///     let post = ContainerRequest::image("https://cdn.example.com/launch.jpg").caption("Launch day");
-    ///     let done = client.publish(&token, "me", &post, &PollOptions::default()).await?;
-    ///     println!("published media {}", done.media_id);
-    /// }
+    /// assert_ne!(limit.remaining(), Some(0));
+    ///
+    /// let post = ContainerRequest::image("https://cdn.example.com/launch.jpg").caption("Launch day");
+    /// let poll = PollOptions { initial_interval: Duration::from_millis(100), ..Default::default() };
+    /// let done = client.publish(&token, "me", &post, &poll).await?;
+    ///
+    /// let media = client.media(&token, &done.media_id, &["caption"]).await?;
+    /// assert_eq!(media.caption.as_deref(), Some("Launch day"));
     /// # Ok(()) }
     /// ```
     pub async fn publish(
@@ -471,7 +573,8 @@ impl Client {
         options: &PollOptions,
     ) -> Result<Published, Error> {
         let container_id = self.create_container(token, ig_user_id, request).await?;
-        self.finish_and_publish(token, ig_user_id, container_id, options).await
+        self.finish_and_publish(token, ig_user_id, container_id, options)
+            .await
     }
 
     /// The whole flow for a carousel: create every item, wait for each, create the carousel
@@ -490,10 +593,12 @@ impl Client {
                 items.len()
             )));
         }
-        if let Some(bad) = items
-            .iter()
-            .find(|i| !matches!(i.kind, ContainerKind::CarouselImage | ContainerKind::CarouselVideo))
-        {
+        if let Some(bad) = items.iter().find(|i| {
+            !matches!(
+                i.kind,
+                ContainerKind::CarouselImage | ContainerKind::CarouselVideo
+            )
+        }) {
             return Err(Error::invalid_request(format!(
                 "carousel items must be carousel_image or carousel_video, got {:?}",
                 bad.kind
@@ -511,7 +616,8 @@ impl Client {
             carousel = carousel.caption(c);
         }
         let container_id = self.create_container(token, ig_user_id, &carousel).await?;
-        self.finish_and_publish(token, ig_user_id, container_id, options).await
+        self.finish_and_publish(token, ig_user_id, container_id, options)
+            .await
     }
 
     async fn finish_and_publish(
@@ -522,16 +628,28 @@ impl Client {
         options: &PollOptions,
     ) -> Result<Published, Error> {
         let deadline = Instant::now() + options.timeout;
-        self.wait_for_container(token, &container_id, options).await?;
+        self.wait_for_container(token, &container_id, options)
+            .await?;
         let mut pause = options.initial_interval;
         loop {
-            match self.publish_container(token, ig_user_id, &container_id).await {
-                Ok(media_id) => return Ok(Published { container_id, media_id }),
-                Err(Error::Publishing { kind: PublishingErrorKind::NotReady, .. })
-                    if Instant::now() + pause < deadline =>
-                {
+            match self
+                .publish_container(token, ig_user_id, &container_id)
+                .await
+            {
+                Ok(media_id) => {
+                    return Ok(Published {
+                        container_id,
+                        media_id,
+                    });
+                }
+                Err(Error::Publishing {
+                    kind: PublishingErrorKind::NotReady,
+                    ..
+                }) if Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
-                    pause = pause.saturating_mul(options.multiplier.max(1)).min(options.max_interval);
+                    pause = pause
+                        .saturating_mul(options.multiplier.max(1))
+                        .min(options.max_interval);
                 }
                 Err(e) => return Err(e),
             }
@@ -551,20 +669,36 @@ impl Client {
             params.push(("since".to_owned(), s.to_string()));
         }
         let envelope: LimitEnvelope = self
-            .graph("content_publishing_limit", Method::GET, token, &[ig_user_id, "content_publishing_limit"], params)
+            .graph(
+                "content_publishing_limit",
+                Method::GET,
+                token,
+                &[ig_user_id, "content_publishing_limit"],
+                params,
+            )
             .await?;
         envelope
             .data
             .into_iter()
             .next()
-            .ok_or_else(|| Error::Decode { status: 200, message: "content_publishing_limit: empty data".into() })
+            .ok_or_else(|| Error::Decode {
+                status: 200,
+                message: "content_publishing_limit: empty data".into(),
+            })
     }
 }
 
 /// Attaches the container id to a publishing error that came from a Graph error body.
 fn with_container(e: Error, id: &str) -> Error {
     match e {
-        Error::Publishing { kind, code, subcode, container_id: None, message, details } => Error::Publishing {
+        Error::Publishing {
+            kind,
+            code,
+            subcode,
+            container_id: None,
+            message,
+            details,
+        } => Error::Publishing {
             kind,
             code,
             subcode,
@@ -589,8 +723,12 @@ mod tests {
         .unwrap();
         assert_eq!(s.status_code, Some(ContainerStatusCode::Error));
         assert_eq!(s.error_code(), Some(2207026));
-        let s: ContainerStatus = serde_json::from_str(r#"{"status_code":"SOMETHING_NEW"}"#).unwrap();
-        assert_eq!(s.status_code, Some(ContainerStatusCode::Other("SOMETHING_NEW".into())));
+        let s: ContainerStatus =
+            serde_json::from_str(r#"{"status_code":"SOMETHING_NEW"}"#).unwrap();
+        assert_eq!(
+            s.status_code,
+            Some(ContainerStatusCode::Other("SOMETHING_NEW".into()))
+        );
         assert_eq!(s.error_code(), None);
     }
 
@@ -598,8 +736,17 @@ mod tests {
     fn carousel_needs_two_to_ten() {
         assert!(ContainerRequest::carousel(["1"]).validate().is_err());
         assert!(ContainerRequest::carousel(["1", "2"]).validate().is_ok());
-        assert!(ContainerRequest::carousel((0..11).map(|i| i.to_string())).validate().is_err());
-        assert!(ContainerRequest::image("x").param("access_token", "t").validate().is_err());
+        assert!(
+            ContainerRequest::carousel((0..11).map(|i| i.to_string()))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ContainerRequest::image("x")
+                .param("access_token", "t")
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]
@@ -611,9 +758,10 @@ mod tests {
 
     #[test]
     fn limit_remaining() {
-        let l: LimitEnvelope =
-            serde_json::from_str(r#"{"data":[{"quota_usage":2,"config":{"quota_total":50,"quota_duration":86400}}]}"#)
-                .unwrap();
+        let l: LimitEnvelope = serde_json::from_str(
+            r#"{"data":[{"quota_usage":2,"config":{"quota_total":50,"quota_duration":86400}}]}"#,
+        )
+        .unwrap();
         assert_eq!(l.data[0].remaining(), Some(48));
     }
 }

@@ -35,16 +35,28 @@ impl Client {
     /// `POST /{ig-user-id}/subscribed_apps?subscribed_fields=…` — turns on webhooks for the
     /// account (the app's webhook fields must be configured in the App Dashboard as well).
     ///
-    /// ```no_run
-    /// # async fn run(client: instagram_api::Client, token: instagram_api::AccessToken) -> Result<(), instagram_api::Error> {
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_sandbox.rs"));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sb = doc_sandbox::start().await;
+    /// # let client = sb.client.clone();
+    /// # let token = sb.token().await;
     /// client.subscribe_app(&token, "me", &["comments", "messages"]).await?;
     /// let apps = client.subscribed_apps(&token, "me").await?;
     /// assert!(apps.iter().any(|a| a.subscribed_fields.iter().any(|f| f == "comments")));
     /// # Ok(()) }
     /// ```
-    pub async fn subscribe_app(&self, token: &AccessToken, ig_user_id: &str, fields: &[&str]) -> Result<(), Error> {
+    pub async fn subscribe_app(
+        &self,
+        token: &AccessToken,
+        ig_user_id: &str,
+        fields: &[&str],
+    ) -> Result<(), Error> {
         if fields.is_empty() {
-            return Err(Error::invalid_request("at least one subscribed field is required"));
+            return Err(Error::invalid_request(
+                "at least one subscribed field is required",
+            ));
         }
         let url = self.graph_url(&[ig_user_id, "subscribed_apps"])?;
         // Documented with the fields in the query string of the POST.
@@ -61,16 +73,36 @@ impl Client {
     }
 
     /// `GET /{ig-user-id}/subscribed_apps`.
-    pub async fn subscribed_apps(&self, token: &AccessToken, ig_user_id: &str) -> Result<Vec<SubscribedApp>, Error> {
+    pub async fn subscribed_apps(
+        &self,
+        token: &AccessToken,
+        ig_user_id: &str,
+    ) -> Result<Vec<SubscribedApp>, Error> {
         let env: AppsEnvelope = self
-            .graph("subscribed_apps", Method::GET, token, &[ig_user_id, "subscribed_apps"], Vec::new())
+            .graph(
+                "subscribed_apps",
+                Method::GET,
+                token,
+                &[ig_user_id, "subscribed_apps"],
+                Vec::new(),
+            )
             .await?;
         Ok(env.data)
     }
 
     /// `DELETE /{ig-user-id}/subscribed_apps` — turns webhooks off for the account.
-    pub async fn unsubscribe_app(&self, token: &AccessToken, ig_user_id: &str) -> Result<(), Error> {
-        self.graph_success("unsubscribe_app", Method::DELETE, token, &[ig_user_id, "subscribed_apps"], Vec::new())
-            .await
+    pub async fn unsubscribe_app(
+        &self,
+        token: &AccessToken,
+        ig_user_id: &str,
+    ) -> Result<(), Error> {
+        self.graph_success(
+            "unsubscribe_app",
+            Method::DELETE,
+            token,
+            &[ig_user_id, "subscribed_apps"],
+            Vec::new(),
+        )
+        .await
     }
 }

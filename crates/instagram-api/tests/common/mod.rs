@@ -57,15 +57,23 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn query_value(&self, key: &str) -> Option<String> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     pub fn form(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(self.body.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     pub fn form_value(&self, key: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn bearer(&self) -> Option<String> {
@@ -98,7 +106,36 @@ impl Mock {
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { base: format!("http://{addr}/").parse().unwrap(), inner }
+        Self {
+            base: format!("http://{addr}/").parse().unwrap(),
+            inner,
+        }
+    }
+
+    /// Runs the server on its own thread with logging switched off there, so that a test
+    /// capturing log lines sees only the client's (the server itself sees every secret).
+    pub fn start_isolated() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _quiet =
+                tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Self {
+            base: format!("http://{addr}/").parse().unwrap(),
+            inner,
+        }
     }
 
     /// Queues answers for `METHOD path`; the last one keeps being served.
@@ -110,6 +147,15 @@ impl Mock {
             .entry((method.to_owned(), path.to_owned()))
             .or_default()
             .push_back(canned);
+        self
+    }
+
+    /// Replaces whatever was scripted for `METHOD path`.
+    pub fn set(&self, method: &str, path: &str, canned: Canned) -> &Self {
+        self.inner.lock().unwrap().routes.insert(
+            (method.to_owned(), path.to_owned()),
+            VecDeque::from([canned]),
+        );
         self
     }
 
@@ -142,7 +188,11 @@ async fn handle(
 ) -> Response {
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let recorded = Recorded {
         method: method.to_string(),
@@ -154,7 +204,9 @@ async fn handle(
     let canned = {
         let mut inner = inner.lock().unwrap();
         inner.requests.push(recorded.clone());
-        let queue = inner.routes.get_mut(&(method.to_string(), uri.path().to_owned()));
+        let queue = inner
+            .routes
+            .get_mut(&(method.to_string(), uri.path().to_owned()));
         match queue {
             Some(q) if q.len() > 1 => q.pop_front(),
             Some(q) => q.front().cloned(),
@@ -162,7 +214,11 @@ async fn handle(
         }
     };
     let Some(canned) = canned else {
-        return (StatusCode::NOT_FOUND, format!("no route for {method} {}", uri.path())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no route for {method} {}", uri.path()),
+        )
+            .into_response();
     };
     if let Some(d) = canned.delay {
         tokio::time::sleep(d).await;
@@ -171,7 +227,10 @@ async fn handle(
         "query={} body={} auth={}",
         uri.query().unwrap_or_default(),
         recorded.body,
-        headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default()
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     );
     let echo = serde_json::to_string(&echo).unwrap();
     let body = canned.body.replace(ECHO, echo.trim_matches('"'));

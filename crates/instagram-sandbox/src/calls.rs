@@ -57,12 +57,13 @@ impl CallLog {
     pub fn push(&mut self, mut entry: CallEntry) {
         entry.seq = self.next_seq;
         self.next_seq += 1;
-        *self
-            .counts
-            .entry(entry.route.clone())
-            .or_default()
-            .entry(entry.status)
-            .or_default() += 1;
+        // Look up before inserting: the route string is only cloned the first time it is seen.
+        if !self.counts.contains_key(&entry.route) {
+            self.counts.insert(entry.route.clone(), Default::default());
+        }
+        if let Some(per_status) = self.counts.get_mut(&entry.route) {
+            *per_status.entry(entry.status).or_default() += 1;
+        }
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }

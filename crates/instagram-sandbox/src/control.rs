@@ -421,7 +421,7 @@ async fn create_user(
         }
         let user = new_user(&username, Some(&req), now);
         let id = user.user_id.clone();
-        st.users.insert(id.clone(), user);
+        st.insert_user(user);
         seed_media(st, &id, req.media_count, now);
         let v = st
             .users

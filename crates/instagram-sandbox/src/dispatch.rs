@@ -16,7 +16,6 @@ use crate::calls::{CallEntry, CallInfo};
 use crate::errors::{FlatError, GraphError, IGAPI, OAUTH};
 use crate::faults::{Fault, FaultKind, Phase};
 use crate::params::{ParamError, read_request};
-use crate::timefmt::rfc3339;
 use crate::{Sandbox, control, graph, lock, oauth};
 
 pub fn router(sb: Sandbox) -> Router {
@@ -85,7 +84,10 @@ impl RoutePath {
 }
 
 async fn handle(State(sb): State<Sandbox>, req: Request) -> Response {
-    let route = RoutePath::parse(req.uri().path());
+    let route = match req.extensions().get::<RoutePath>() {
+        Some(r) => r.clone(),
+        None => RoutePath::parse(req.uri().path()),
+    };
     let parsed = match read_request(req).await {
         Ok(p) => p,
         Err(e) => {
@@ -113,7 +115,7 @@ async fn handle(State(sb): State<Sandbox>, req: Request) -> Response {
     }
 }
 
-async fn observe(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+async fn observe(State(sb): State<Sandbox>, mut req: Request, next: Next) -> Response {
     let raw_path = req.uri().path().to_owned();
     if raw_path.starts_with("/_sandbox/") || raw_path == "/_sandbox" {
         return next.run(req).await;
@@ -121,6 +123,7 @@ async fn observe(State(sb): State<Sandbox>, req: Request, next: Next) -> Respons
     let method = req.method().as_str().to_owned();
     let route = RoutePath::parse(&raw_path);
     let normalized = route.normalized();
+    req.extensions_mut().insert(route.clone());
 
     let fired = {
         let mut faults = lock(&sb.inner.faults);
@@ -165,7 +168,7 @@ async fn observe(State(sb): State<Sandbox>, req: Request, next: Next) -> Respons
         .unwrap_or_default();
     lock(&sb.inner.calls).push(CallEntry {
         seq: 0,
-        at: rfc3339(now),
+        at: String::new(),
         at_unix: now,
         method,
         path: raw_path,

@@ -192,12 +192,6 @@ impl GraphError {
         )
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(OAUTH, 1, message)
-            .transient(true)
-            .status(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
     pub fn body(&self) -> Value {
         let mut err = json!({
             "message": self.message,

@@ -89,10 +89,6 @@ pub fn new_fbtrace_id() -> String {
     format!("A{}", random_from(URLSAFE, 22))
 }
 
-pub fn new_confirmation_code() -> String {
-    random_from(ALNUM, 12)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

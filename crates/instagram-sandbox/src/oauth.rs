@@ -14,7 +14,7 @@ use crate::params::{Params, ParsedRequest};
 use crate::state::{
     App, CODE_TTL_SECS, CodeRecord, ExchangeShape, Invalidation, KNOWN_SCOPES,
     MIN_REFRESH_AGE_SECS, RefreshMode, SCOPE_BASIC, SHORT_TOKEN_TTL_SECS, State, TokenKind,
-    TokenRecord, User, YoungRefresh,
+    TokenRecord, YoungRefresh,
 };
 
 /// Why an authorization request cannot be shown or granted. Instagram shows an error page for
@@ -194,15 +194,25 @@ pub fn issue_token(
 }
 
 pub fn with_info(
-    mut resp: Response,
+    resp: Response,
     app_id: Option<&str>,
     user_id: Option<&str>,
     token: Option<&str>,
 ) -> Response {
+    with_info_hashed(resp, app_id, user_id, token.map(sha256_hex))
+}
+
+/// Like `with_info`, for callers that already hashed the token (once per call is enough).
+pub fn with_info_hashed(
+    mut resp: Response,
+    app_id: Option<&str>,
+    user_id: Option<&str>,
+    token_sha256: Option<String>,
+) -> Response {
     resp.extensions_mut().insert(CallInfo {
         app_id: app_id.map(str::to_owned),
         user_id: user_id.map(str::to_owned),
-        token_sha256: token.map(sha256_hex),
+        token_sha256,
     });
     resp
 }
@@ -322,7 +332,7 @@ fn authorize_submit(sb: &Sandbox, p: &Params) -> Response {
             None if new_username.is_some() => {
                 let user = crate::control::new_user(username, None, now);
                 let id = user.user_id.clone();
-                st.users.insert(id.clone(), user);
+                st.insert_user(user);
                 id
             }
             None => return Err(format!("No sandbox user named {username}")),
@@ -661,9 +671,6 @@ pub fn refresh(sb: &Sandbox, req: &ParsedRequest) -> Response {
         Err(e) => with_info(e.into_response(), None, None, token.as_deref()),
     }
 }
-
-#[allow(dead_code)]
-fn _assert_user(_: &User) {}
 
 #[cfg(test)]
 mod tests {

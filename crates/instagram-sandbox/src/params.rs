@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{HeaderMap, Method, Uri, header};
 use serde_json::Value;
@@ -34,10 +33,6 @@ impl Params {
 
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.map.insert(key.into(), value.into());
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.map.iter()
     }
 
     pub fn from_query(uri: &Uri) -> Self {
@@ -85,7 +80,6 @@ impl Params {
 
 pub struct ParsedRequest {
     pub method: Method,
-    pub uri: Uri,
     pub headers: HeaderMap,
     pub params: Params,
 }
@@ -94,16 +88,16 @@ pub struct ParsedRequest {
 /// simply ignored, as Graph ignores it.
 pub async fn read_request(req: Request) -> Result<ParsedRequest, ParamError> {
     let method = req.method().clone();
-    let uri = req.uri().clone();
-    let headers = req.headers().clone();
-    let mut params = Params::from_query(&uri);
-    let ctype = headers
+    let mut params = Params::from_query(req.uri());
+    let ctype = req
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
 
     if ctype.starts_with("multipart/form-data") {
+        let headers = req.headers().clone();
         let mut mp = Multipart::from_request(req, &())
             .await
             .map_err(|e| ParamError::Malformed(e.body_text()))?;
@@ -129,8 +123,14 @@ pub async fn read_request(req: Request) -> Result<ParsedRequest, ParamError> {
                 Err(e) => return Err(ParamError::Malformed(e.body_text())),
             }
         }
+        Ok(ParsedRequest {
+            method,
+            headers,
+            params,
+        })
     } else {
-        let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY)
             .await
             .map_err(|_| ParamError::TooLarge)?;
         if !body.is_empty() {
@@ -140,17 +140,10 @@ pub async fn read_request(req: Request) -> Result<ParsedRequest, ParamError> {
                 params.extend_urlencoded(&body);
             }
         }
+        Ok(ParsedRequest {
+            method,
+            headers: parts.headers,
+            params,
+        })
     }
-    Ok(ParsedRequest {
-        method,
-        uri,
-        headers,
-        params,
-    })
-}
-
-/// A request rebuilt around an already-read body, for handlers that need axum extractors.
-#[allow(dead_code)]
-pub fn empty_body() -> Body {
-    Body::empty()
 }

@@ -28,10 +28,7 @@ impl Store {
                     sealer: Sealer::ephemeral(),
                     save_lock: Mutex::new(()),
                 },
-                State {
-                    format: FORMAT,
-                    ..State::default()
-                },
+                fresh_state(),
             ));
         };
         std::fs::create_dir_all(&dir).map_err(|source| SandboxError::Io {
@@ -77,14 +74,17 @@ impl Store {
     }
 }
 
+fn fresh_state() -> State {
+    let mut st = State::default();
+    st.format = FORMAT;
+    st
+}
+
 fn load_state(path: &Path, sealer: &Sealer) -> Result<State, SandboxError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(State {
-                format: FORMAT,
-                ..State::default()
-            });
+            return Ok(fresh_state());
         }
         Err(source) => {
             return Err(SandboxError::Io {
@@ -107,6 +107,7 @@ fn load_state(path: &Path, sealer: &Sealer) -> Result<State, SandboxError> {
             ),
         });
     }
+    state.reindex();
     for app in state.apps.values_mut() {
         app.secret = app.secret_sealed.as_deref().and_then(|s| sealer.open(s));
         if app.secret.is_none() {

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, VecDeque};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::json;
 
 use crate::errors::{GraphError, IGAPI, OAUTH};
 use crate::state::RateLimit;
@@ -74,24 +73,21 @@ fn pct(used: u32, calls: u32) -> u32 {
 pub fn usage_headers(headers: &mut HeaderMap, usage: Usage, ig_user_id: &str) {
     let time_pct = usage.pct * 3 / 5;
     let cpu_pct = usage.pct / 2;
-    let app = json!({
-        "call_count": usage.pct,
-        "total_time": time_pct,
-        "total_cputime": cpu_pct,
-    });
-    let buc = json!({
-        ig_user_id: [{
-            "type": "instagram",
-            "call_count": usage.pct,
-            "total_cputime": cpu_pct,
-            "total_time": time_pct,
-            "estimated_time_to_regain_access": usage.regain_minutes,
-        }]
-    });
-    if let Ok(v) = HeaderValue::from_str(&app.to_string()) {
+    // Formatted directly: this runs on every Graph call, including the hot `/me`.
+    let app = format!(
+        "{{\"call_count\":{},\"total_time\":{time_pct},\"total_cputime\":{cpu_pct}}}",
+        usage.pct
+    );
+    let buc = format!(
+        "{{{}:[{{\"type\":\"instagram\",\"call_count\":{},\"total_cputime\":{cpu_pct},\"total_time\":{time_pct},\"estimated_time_to_regain_access\":{}}}]}}",
+        serde_json::Value::from(ig_user_id),
+        usage.pct,
+        usage.regain_minutes
+    );
+    if let Ok(v) = HeaderValue::from_str(&app) {
         headers.insert(HeaderName::from_static("x-app-usage"), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&buc.to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&buc) {
         headers.insert(HeaderName::from_static("x-business-use-case-usage"), v);
     }
 }

@@ -78,7 +78,7 @@ pub async fn seed(
                 None => {
                     let user = new_user(&username, None, now);
                     let id = user.user_id.clone();
-                    st.users.insert(id.clone(), user);
+                    st.insert_user(user);
                     id
                 }
             };

@@ -2,7 +2,7 @@
 //! containers, comments and webhook subscriptions. Everything here is serialisable because it
 //! is also the state file; nothing here is a plaintext token, code or secret.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -274,6 +274,8 @@ impl Container {
     pub fn status_at(&self, now: i64) -> ContainerStatus {
         match &self.state {
             ContainerState::Published { .. } => ContainerStatus::Published,
+            // A failing upload still looks like processing until processing would have ended.
+            ContainerState::Error { .. } if now < self.ready_at => ContainerStatus::InProgress,
             ContainerState::Error { .. } => ContainerStatus::Error,
             ContainerState::Pending if now >= self.created_at + CONTAINER_TTL_SECS => {
                 ContainerStatus::Expired
@@ -298,6 +300,9 @@ pub struct Comment {
     pub hidden: bool,
     #[serde(default)]
     pub like_count: u64,
+    /// Creation order, which breaks ties between comments made in the same second.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// The whole persisted state. Maps are keyed by ids or by hex SHA-256 digests.
@@ -331,6 +336,12 @@ pub struct State {
     /// `"{client_id}:{professional id}"` → subscribed webhook fields.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, Vec<String>>,
+    /// Username → professional id, rebuilt on load (`reindex`).
+    #[serde(skip)]
+    usernames: HashMap<String, String>,
+    /// Every app-scoped id handed out, so a new one is unique without a scan.
+    #[serde(skip)]
+    scoped_taken: HashSet<u64>,
 }
 
 pub fn pair_key(client_id: &str, user_id: &str) -> String {
@@ -339,7 +350,25 @@ pub fn pair_key(client_id: &str, user_id: &str) -> String {
 
 impl State {
     pub fn user_by_name(&self, username: &str) -> Option<&User> {
-        self.users.values().find(|u| u.username == username)
+        self.usernames
+            .get(username)
+            .and_then(|id| self.users.get(id))
+    }
+
+    pub fn insert_user(&mut self, user: User) {
+        self.usernames
+            .insert(user.username.clone(), user.user_id.clone());
+        self.users.insert(user.user_id.clone(), user);
+    }
+
+    /// Rebuilds the in-memory indexes after the state was read from disk.
+    pub fn reindex(&mut self) {
+        self.usernames = self
+            .users
+            .values()
+            .map(|u| (u.username.clone(), u.user_id.clone()))
+            .collect();
+        self.scoped_taken = self.scoped_ids.values().copied().collect();
     }
 
     /// The app-scoped id of a user as seen by one app, allocated on first sight.
@@ -349,11 +378,15 @@ impl State {
             return *id;
         }
         let mut id = crate::ids::new_scoped_id();
-        while self.scoped_ids.values().any(|v| *v == id) {
+        while !self.scoped_taken.insert(id) {
             id = crate::ids::new_scoped_id();
         }
         self.scoped_ids.insert(key, id);
         id
+    }
+
+    pub fn next_comment_seq(&self) -> u64 {
+        self.comments.values().map(|c| c.seq).max().unwrap_or(0) + 1
     }
 
     pub fn peek_scoped_id(&self, client_id: &str, user_id: &str) -> Option<u64> {
@@ -365,6 +398,9 @@ impl State {
     pub fn prune(&mut self, now: i64) {
         self.codes.retain(|_, c| c.expires_at + CODE_TTL_SECS > now);
         self.tokens.retain(|_, t| t.expires_at + 365 * 86_400 > now);
+        // Containers matter for 24 h; a week keeps their status visible to late pollers.
+        self.containers
+            .retain(|_, c| c.created_at + 7 * 86_400 > now);
         for times in self.publishes.values_mut() {
             times.retain(|t| *t + 86_400 > now);
         }

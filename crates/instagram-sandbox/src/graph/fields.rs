@@ -19,6 +19,26 @@ impl FieldSel {
     }
 }
 
+/// The inverse of `parse_fields`, for the `fields` of paging URLs.
+pub fn fields_to_string(fields: &[FieldSel]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let mut s = f.name.clone();
+            for (k, v) in &f.args {
+                s.push_str(&format!(".{k}({v})"));
+            }
+            if let Some(sub) = &f.sub {
+                s.push('{');
+                s.push_str(&fields_to_string(sub));
+                s.push('}');
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,

@@ -8,6 +8,7 @@ mod comments;
 mod fields;
 mod insights;
 mod media;
+mod paging;
 mod publish;
 mod user;
 
@@ -17,13 +18,13 @@ use serde_json::{Map, Value};
 
 use crate::dispatch::RoutePath;
 use crate::errors::GraphError;
-use crate::oauth::{bearer, check_token, with_info};
+use crate::oauth::{bearer, check_token, with_info, with_info_hashed};
 use crate::params::ParsedRequest;
 use crate::ratelimit::{self, Usage};
 use crate::state::{RateLimit, State, TokenRecord};
 use crate::{Sandbox, lock};
 
-pub use fields::{FieldSel, parse_fields};
+pub use fields::{FieldSel, fields_to_string, parse_fields};
 
 /// Everything a Graph handler needs about the call it is answering.
 pub struct Ctx<'a> {
@@ -110,16 +111,18 @@ pub fn handle(sb: &Sandbox, req: &ParsedRequest, route: &RoutePath) -> Response 
         };
     };
     let now = sb.now();
-    let checked = sb.read(|st| -> Result<(TokenRecord, RateLimit), GraphError> {
-        let (_, rec) = check_token(st, &token, now)?;
-        let limit = st
-            .apps
-            .get(&rec.client_id)
-            .map(|a| a.rate_limit.clone())
-            .unwrap_or_default();
-        Ok((rec, limit))
-    });
-    let (rec, limit) = match checked {
+    let checked = sb.read(
+        |st| -> Result<(String, TokenRecord, RateLimit), GraphError> {
+            let (key, rec) = check_token(st, &token, now)?;
+            let limit = st
+                .apps
+                .get(&rec.client_id)
+                .map(|a| a.rate_limit.clone())
+                .unwrap_or_default();
+            Ok((key, rec, limit))
+        },
+    );
+    let (key, rec, limit) = match checked {
         Ok(v) => v,
         Err(e) => return with_info(e.into_response(), None, None, Some(&token)),
     };
@@ -144,12 +147,17 @@ pub fn handle(sb: &Sandbox, req: &ParsedRequest, route: &RoutePath) -> Response 
             Err(e) => e.into_response(),
         }
     };
-    finish(resp, usage, &rec, &token)
+    finish(resp, usage, &rec, key)
 }
 
-fn finish(mut resp: Response, usage: Usage, rec: &TokenRecord, token: &str) -> Response {
+fn finish(mut resp: Response, usage: Usage, rec: &TokenRecord, token_key: String) -> Response {
     ratelimit::usage_headers(resp.headers_mut(), usage, &rec.user_id);
-    with_info(resp, Some(&rec.client_id), Some(&rec.user_id), Some(token))
+    with_info_hashed(
+        resp,
+        Some(&rec.client_id),
+        Some(&rec.user_id),
+        Some(token_key),
+    )
 }
 
 /// What a path's first segment names.
@@ -229,20 +237,29 @@ fn route_call(ctx: &Ctx<'_>) -> GraphResult {
     }
 }
 
-/// Picks the requested fields from a node, failing on the first one the node lacks.
+/// One field of a node: a value, a field the node has but not for this object (omitted,
+/// as Graph omits a missing caption), or a field the node type does not have.
+pub enum FieldVal {
+    Val(Value),
+    Absent,
+    Unknown,
+}
+
+/// Picks the requested fields from a node, failing on the first one the node type lacks.
 /// `id` is always present, as on Graph.
 pub fn select(
     fields: &[FieldSel],
     node_type: &str,
-    mut get: impl FnMut(&FieldSel) -> Result<Option<Value>, GraphError>,
+    mut get: impl FnMut(&FieldSel) -> Result<FieldVal, GraphError>,
 ) -> GraphResult {
     let mut out = Map::new();
     for f in fields {
         match get(f)? {
-            Some(v) => {
+            FieldVal::Val(v) => {
                 out.insert(f.name.clone(), v);
             }
-            None => return Err(GraphError::nonexisting_field(&f.name, node_type)),
+            FieldVal::Absent => {}
+            FieldVal::Unknown => return Err(GraphError::nonexisting_field(&f.name, node_type)),
         }
     }
     if !out.contains_key("id") {
@@ -251,7 +268,7 @@ pub fn select(
             sub: None,
             args: Vec::new(),
         };
-        if let Some(v) = get(&id)? {
+        if let FieldVal::Val(v) = get(&id)? {
             out.insert("id".into(), v);
         }
     }
@@ -268,4 +285,9 @@ pub fn default_fields(names: &[&str]) -> Vec<FieldSel> {
             args: Vec::new(),
         })
         .collect()
+}
+
+/// The user's newest feed post, for events that need one.
+pub fn newest_media(st: &State, u: &crate::state::User) -> Option<String> {
+    media::feed_ids(st, u).into_iter().next()
 }

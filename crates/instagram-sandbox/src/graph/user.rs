@@ -3,7 +3,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::{Ctx, FieldSel, GraphResult, default_fields, media, select};
+use super::{Ctx, FieldSel, FieldVal, GraphResult, default_fields, media, select};
 use crate::errors::GraphError;
 use crate::state::{SCOPE_COMMENTS, SCOPE_MESSAGES, State, User, pair_key};
 
@@ -30,8 +30,8 @@ fn user_field(
     u: &User,
     scoped: u64,
     f: &FieldSel,
-) -> Result<Option<Value>, GraphError> {
-    Ok(Some(match f.name.as_str() {
+) -> Result<FieldVal, GraphError> {
+    Ok(FieldVal::Val(match f.name.as_str() {
         "id" => json!(scoped.to_string()),
         "user_id" => json!(u.user_id),
         "username" => json!(u.username),
@@ -40,19 +40,11 @@ fn user_field(
         "profile_picture_url" => json!(u.profile_picture_url),
         "followers_count" => json!(u.followers_count),
         "follows_count" => json!(u.follows_count),
-        "media_count" => json!(
-            u.media
-                .iter()
-                .filter(|id| st
-                    .media
-                    .get(*id)
-                    .is_some_and(|m| !m.is_child && m.media_product_type != "STORY"))
-                .count()
-        ),
+        "media_count" => json!(media::feed_count(st, u)),
         "biography" => json!(u.biography),
         "website" => json!(u.website),
         "media" => media::media_edge(ctx, st, u, f)?,
-        _ => return Ok(None),
+        _ => return Ok(FieldVal::Unknown),
     }))
 }
 

@@ -342,3 +342,93 @@ pub fn assert_graph_error(r: &Resp, code: i64, subcode: Option<i64>) {
     );
     assert!(e["is_transient"].is_boolean(), "{}", r.text);
 }
+
+/// A tiny app server that records what the sandbox POSTs to it (callbacks, webhooks).
+pub struct Receiver {
+    pub base: String,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    _stop: oneshot::Sender<()>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        use axum::extract::{Request, State};
+        let got: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+        async fn record(
+            State(got): State<std::sync::Arc<std::sync::Mutex<Vec<Received>>>>,
+            req: Request,
+        ) -> axum::Json<Value> {
+            let path = req.uri().path().to_owned();
+            let headers = req.headers().clone();
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap()
+                .to_vec();
+            got.lock().unwrap().push(Received {
+                path: path.clone(),
+                headers,
+                body,
+            });
+            if path.contains("deletion") {
+                axum::Json(
+                    json!({ "url": "https://app.example.com/deletion?id=abc123", "confirmation_code": "abc123" }),
+                )
+            } else {
+                axum::Json(json!({ "ok": true }))
+            }
+        }
+        let app = axum::Router::new().fallback(record).with_state(got.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Self {
+            base: format!("http://{addr}"),
+            got,
+            _stop: tx,
+        }
+    }
+
+    pub fn take(&self) -> Vec<Received> {
+        std::mem::take(&mut *self.got.lock().unwrap())
+    }
+}
+
+pub fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Verifies a signed_request the way Meta's sample code does; returns the payload.
+pub fn verify_signed_request(sr: &str, secret: &str) -> Value {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (sig, payload) = sr.split_once('.').unwrap();
+    let expected = hmac(secret.as_bytes(), payload.as_bytes());
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(sig).unwrap(),
+        expected,
+        "bad signature"
+    );
+    let v: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(
+        v["algorithm"].as_str().unwrap().to_uppercase(),
+        "HMAC-SHA256"
+    );
+    v
+}

@@ -159,3 +159,44 @@ async fn calls_are_logged_without_secrets() {
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0]["method"], "POST");
 }
+
+#[tokio::test]
+async fn seed_connects_many_users_and_stats_count_calls() {
+    let t = TestSandbox::start().await;
+    let app = t.app(json!({})).await;
+    let r = t
+        .post_json(
+            "/_sandbox/seed",
+            &json!({ "client_id": app["client_id"], "count": 3, "username_prefix": "load_", "token_age_secs": 90_000 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    for (n, u) in data.iter().enumerate() {
+        assert_eq!(u["username"], json!(format!("load_{n}")));
+        let tok = u["access_token"].as_str().unwrap();
+        let me = t.graph("/me", tok, &[("fields", "id,username")]).await;
+        assert_eq!(me.body["id"], u["id"], "{}", me.text);
+        // Issued 25 h ago: old enough to refresh.
+        let refreshed = t
+            .get_q(
+                "/refresh_access_token",
+                &[("grant_type", "ig_refresh_token"), ("access_token", tok)],
+            )
+            .await;
+        assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    }
+    let stats = t.get("/_sandbox/stats").await;
+    assert_eq!(stats.body["calls"]["/me"]["200"], 3, "{}", stats.text);
+    assert_eq!(stats.body["calls"]["/refresh_access_token"]["200"], 3);
+    let bad = t
+        .post_json(
+            "/_sandbox/seed",
+            &json!({ "client_id": "nope", "count": 1 }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND);
+    let users = t.get("/_sandbox/users/load_2").await;
+    assert_eq!(users.status, StatusCode::OK);
+}

@@ -4,7 +4,16 @@
 #[allow(dead_code)]
 mod common;
 
+mod checklist;
+mod comments;
 mod control;
+mod events;
+mod faults;
+mod insights;
 mod me;
+mod media;
 mod oauth;
 mod persistence;
+mod publish;
+mod ratelimit;
+mod robustness;

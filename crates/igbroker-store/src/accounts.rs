@@ -32,7 +32,7 @@ pub struct AccountRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status, status_reason, token_enc, token_key_version, issued_at, expires_at, refreshed_at, next_refresh_at, refresh_attempts, refresh_failing, backoff_until, last_error, lease_owner, lease_until, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status, status_reason, token_enc, token_key_version, issued_at, expires_at, refreshed_at, next_refresh_at, refresh_attempts, refresh_failing, backoff_until, last_error, lease_owner, lease_until, created_at, updated_at";
 
 /// A freshly connected (or re-connected) token and who it belongs to.
 #[derive(Debug, Clone)]
@@ -68,6 +68,15 @@ impl TokenUpdate {
     }
 }
 
+/// A refreshed token to store under a lease, with its audit entry.
+#[derive(Debug, Clone)]
+pub struct RefreshCommit {
+    pub account_id: String,
+    pub owner: String,
+    pub token: TokenUpdate,
+    pub audit: crate::AuditEntry,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
     pub app_id: Option<String>,
@@ -95,14 +104,14 @@ impl Store {
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
 
     /// Many accounts in one transaction (imports, load tests, benchmarks).
     pub async fn insert_accounts(&self, list: &[NewAccount], now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.w().begin().await?;
         for a in list {
             sqlx::query(
                 "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
@@ -148,7 +157,7 @@ impl Store {
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -178,26 +187,22 @@ impl Store {
             .await?)
     }
 
-    /// Accounts in id order after `after_id`; each filter that is set narrows by an indexed column.
+    /// Accounts in id order after `after_id`; each filter that is set narrows by an indexed
+    /// column. Only the filters given appear in the SQL: a `($2 = '' OR app_id = $2)` form
+    /// would hide the indexes from the planner and walk the whole table in id order.
     pub async fn list_accounts(
         &self,
         filter: &AccountFilter,
         after_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM accounts
-             WHERE id > $1 AND ($2 = '' OR app_id = $2) AND ($3 = '' OR end_user = $3) AND ($4 = '' OR status = $4)
-             ORDER BY id LIMIT $5"
-        );
-        Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
-            .bind(after_id.unwrap_or(""))
-            .bind(filter.app_id.as_deref().unwrap_or(""))
-            .bind(filter.end_user.as_deref().unwrap_or(""))
-            .bind(filter.status.as_deref().unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        let (sql, values) = list_accounts_sql(filter);
+        let mut query = sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
+            .bind(after_id.unwrap_or("").to_string());
+        for v in values {
+            query = query.bind(v.to_string());
+        }
+        Ok(query.bind(limit).fetch_all(&self.pool).await?)
     }
 
     /// Takes the refresh lease unless another holder's lease is still running.
@@ -216,7 +221,7 @@ impl Store {
         .bind(owner)
         .bind(until)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -225,7 +230,7 @@ impl Store {
         sqlx::query("UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(())
     }
@@ -253,9 +258,81 @@ impl Store {
         .bind(token.expires_at)
         .bind(token.next_refresh_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores many refreshed tokens in one transaction (group commit), each only
+    /// while its lease is still held at `now`, each with its audit entry. A
+    /// fixed number of statements whatever the batch size: per-statement
+    /// round trips, not rows, are what a commit costs. Returns, per item,
+    /// whether it was stored.
+    pub async fn commit_refreshes(
+        &self,
+        now: i64,
+        items: &[RefreshCommit],
+    ) -> Result<Vec<bool>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.w().begin().await?;
+        let mut stored_ids = std::collections::HashSet::new();
+        // 7 parameters a row; chunks stay far below either database's limit.
+        for chunk in items.chunks(500) {
+            let mut values = String::new();
+            for k in 0..chunk.len() {
+                let b = k * 7;
+                if k > 0 {
+                    values.push_str(", ");
+                }
+                values.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let sql = format!(
+                "WITH v(id, owner, token_enc, key_version, issued_at, expires_at, next_refresh_at) AS (VALUES {values})
+                 UPDATE accounts SET token_enc = v.token_enc, token_key_version = v.key_version,
+                    issued_at = v.issued_at, expires_at = v.expires_at, refreshed_at = v.issued_at,
+                    next_refresh_at = v.next_refresh_at, refresh_attempts = 0, refresh_failing = 0,
+                    backoff_until = NULL, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1
+                 FROM v
+                 WHERE accounts.id = v.id AND accounts.lease_owner = v.owner AND accounts.lease_until > $1
+                   AND accounts.status = 'active'
+                 RETURNING accounts.id"
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(now);
+            for item in chunk {
+                let t = &item.token;
+                q = q
+                    .bind(item.account_id.clone())
+                    .bind(item.owner.clone())
+                    .bind(t.token_enc.clone())
+                    .bind(t.key_version)
+                    .bind(t.issued_at)
+                    .bind(t.expires_at)
+                    .bind(t.next_refresh_at);
+            }
+            stored_ids.extend(q.fetch_all(&mut *tx).await?);
+        }
+        let audit: Vec<crate::AuditEntry> = items
+            .iter()
+            .filter(|i| stored_ids.contains(&i.account_id))
+            .map(|i| i.audit.clone())
+            .collect();
+        crate::audit::append_in_tx(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(items
+            .iter()
+            .map(|i| stored_ids.contains(&i.account_id))
+            .collect())
     }
 
     /// Records a failed attempt (under the lease) and when to try again.
@@ -279,7 +356,7 @@ impl Store {
         .bind(retry_at)
         .bind(i64::from(failing))
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -299,7 +376,7 @@ impl Store {
         .bind(id)
         .bind(reason)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -319,8 +396,27 @@ impl Store {
         .bind(id)
         .bind(reason)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// The SQL of [`Store::list_accounts`] for `filter`, and the values of its filters in order
+/// (`$1` is the cursor, the limit comes last). Public for the query-plan test.
+pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<&str>) {
+    let mut sql = format!("SELECT {COLUMNS} FROM accounts WHERE id > $1");
+    let mut values = Vec::new();
+    for (column, value) in [
+        ("app_id", &filter.app_id),
+        ("end_user", &filter.end_user),
+        ("status", &filter.status),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            values.push(v);
+            sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len() + 2));
+    (sql, values)
 }

@@ -30,7 +30,7 @@ impl Store {
         .bind(&key.scopes)
         .bind(&key.app_ids)
         .bind(key.created_at)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -62,7 +62,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.w())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -73,7 +73,7 @@ impl Store {
             .bind(id)
             .bind(now)
             .bind(now - 60)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(())
     }

@@ -38,7 +38,7 @@ impl Store {
         .bind(&app.return_origins)
         .bind(&app.webhook_url)
         .bind(app.created_at)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -78,7 +78,7 @@ impl Store {
         sqlx::query("UPDATE apps SET client_secret_enc = $2 WHERE id = $1")
             .bind(id)
             .bind(sealed)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(())
     }
@@ -100,7 +100,7 @@ impl Store {
             sqlx::query("UPDATE apps SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.w())
                 .await?;
         Ok(done.rows_affected() == 1)
     }

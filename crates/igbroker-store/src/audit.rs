@@ -61,35 +61,8 @@ const COLUMNS: &str = "seq, id, at, actor, action, account_id, app_id, detail, p
 
 impl Store {
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Writing the head first takes the write lock (SQLite) or the row lock
-        // (PostgreSQL), so concurrent appenders queue instead of forking the chain.
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        let prev: String = sqlx::query_scalar("SELECT hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let hash = entry_hash(&prev, e);
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, account_id, app_id, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&e.id)
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.account_id)
-        .bind(&e.app_id)
-        .bind(&e.detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.w().begin().await?;
+        append_in_tx(&mut tx, std::slice::from_ref(e)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -167,4 +140,70 @@ impl Store {
         }
         Ok(ChainCheck::Intact { entries: count })
     }
+}
+
+/// Appends entries inside the caller's transaction, so that a change and its
+/// audit entries commit together.
+pub(crate) async fn append_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    // Writing the head first takes the write lock (SQLite) or the row lock
+    // (PostgreSQL), so concurrent appenders queue instead of forking the chain.
+    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    let mut prev: String =
+        sqlx::query_scalar("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING hash")
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await?;
+    // One multi-row INSERT per chunk: the chain is computed here, the rows go in together.
+    for chunk in entries.chunks(200) {
+        let mut values = String::new();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (k, e) in chunk.iter().enumerate() {
+            let hash = entry_hash(&prev, e);
+            rows.push((e, std::mem::replace(&mut prev, hash.clone()), hash));
+            let b = k * 9;
+            if k > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let sql = format!(
+            "INSERT INTO audit_log (id, at, actor, action, account_id, app_id, detail, prev_hash, hash) VALUES {values}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (e, prev_hash, hash) in rows {
+            q = q
+                .bind(e.id.clone())
+                .bind(e.at)
+                .bind(e.actor.clone())
+                .bind(e.action.clone())
+                .bind(e.account_id.clone())
+                .bind(e.app_id.clone())
+                .bind(e.detail.clone())
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

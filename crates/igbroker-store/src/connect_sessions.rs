@@ -45,7 +45,7 @@ impl Store {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(header_version(&s.state_enc))
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Store {
         .bind(id)
         .bind(code_hash)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -114,7 +114,7 @@ impl Store {
         .bind(result_account_id)
         .bind(error)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -16,7 +16,9 @@ mod rotation;
 mod scheduler;
 mod webhooks;
 
-pub use accounts::{AccountFilter, AccountRow, NewAccount, TokenUpdate};
+pub use accounts::{
+    AccountFilter, AccountRow, NewAccount, RefreshCommit, TokenUpdate, list_accounts_sql,
+};
 pub use api_keys::ApiKeyRow;
 pub use apps::AppRow;
 pub use audit::{AuditEntry, AuditRow, ChainCheck};

@@ -24,6 +24,10 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// Where writes go. SQLite allows one writer at a time; a one-connection pool
+    /// makes writers queue in-process instead of sleeping in SQLite's busy handler.
+    /// On PostgreSQL it is the same pool.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -52,43 +56,44 @@ impl Store {
                 .collect();
             return Err(StoreError::UnsupportedUrl(shown));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let unreachable = |e: sqlx::Error| StoreError::Unreachable {
+            backend: backend.name(),
+            reason: scrub(&e.to_string(), url),
+        };
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 ensure_sqlite_parent(url);
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; the busy timeout
-                            // makes writers queue instead of failing.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await
+                // The writer connects first so that it creates the file and turns on WAL.
+                let writer = sqlite_options(1).connect(url).await.map_err(unreachable)?;
+                let readers = sqlite_options(8).connect(url).await.map_err(unreachable)?;
+                (readers, writer)
             }
             Backend::Postgres => {
                 // The pool retries a refused connection until its acquire timeout; one plain
                 // connection first makes a wrong host or port fail at once.
-                match sqlx::AnyConnection::connect(url).await {
-                    Ok(probe) => {
-                        let _ = probe.close().await;
-                        options.max_connections(16).connect(url).await
-                    }
-                    Err(e) => Err(e),
-                }
+                let probe = sqlx::AnyConnection::connect(url)
+                    .await
+                    .map_err(unreachable)?;
+                let _ = probe.close().await;
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(16)
+                    .connect(url)
+                    .await
+                    .map_err(unreachable)?;
+                (pool.clone(), pool)
             }
-        }
-        .map_err(|e| StoreError::Unreachable {
-            backend: backend.name(),
-            reason: scrub(&e.to_string(), url),
-        })?;
-        Ok(Store { pool, backend })
+        };
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    /// The pool for statements that write.
+    pub(crate) fn w(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -119,7 +124,25 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
+}
+
+fn sqlite_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .max_connections(max)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; the busy timeout covers
+                // other processes (the CLI beside a server).
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
+        })
 }
 
 /// sqlx creates the file with `mode=rwc` but not its folder.

@@ -53,7 +53,7 @@ impl Store {
         .bind(r.current_version)
         .bind(r.started_at)
         .bind(r.heartbeat_at)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -61,7 +61,7 @@ impl Store {
     pub async fn remove_replica(&self, node_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM replicas WHERE node_id = $1")
             .bind(node_id)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -80,7 +80,7 @@ impl Store {
     pub async fn prune_replicas(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM replicas WHERE heartbeat_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(done.rows_affected())
     }

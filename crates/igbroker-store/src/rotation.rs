@@ -195,7 +195,7 @@ impl Store {
             }
             None => format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.w().begin().await?;
         let mut written = 0;
         for s in swaps {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(&s.new);
@@ -228,7 +228,7 @@ impl Store {
                 return Ok(());
             };
             after = last.id.clone();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.w().begin().await?;
             for r in &rows {
                 sqlx::query("UPDATE connect_sessions SET state_key_version = $1 WHERE id = $2")
                     .bind(header_version(&r.sealed))

@@ -3,12 +3,8 @@
 
 use crate::{Backend, Store, StoreError};
 
-/// What a claim hands back: enough to refresh without another read.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Claimed {
-    pub id: String,
-    pub app_id: String,
-}
+/// What a claim hands back: the whole row, so refreshing needs no other read.
+pub type Claimed = crate::AccountRow;
 
 impl Store {
     /// Leases up to `limit` active accounts whose refresh is due (or whose token
@@ -21,37 +17,29 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let sql = match self.backend() {
-            Backend::Postgres => {
-                "UPDATE accounts SET lease_owner = $1, lease_until = $2
-                 WHERE id IN (
-                    SELECT id FROM accounts
-                    WHERE status = 'active' AND next_refresh_at <= $3
-                      AND (lease_until IS NULL OR lease_until <= $3)
-                      AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
-                    ORDER BY next_refresh_at
-                    LIMIT $4
-                    FOR UPDATE SKIP LOCKED)
-                 RETURNING id, app_id"
-            }
-            Backend::Sqlite => {
-                "UPDATE accounts SET lease_owner = $1, lease_until = $2
-                 WHERE id IN (
-                    SELECT id FROM accounts
-                    WHERE status = 'active' AND next_refresh_at <= $3
-                      AND (lease_until IS NULL OR lease_until <= $3)
-                      AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
-                    ORDER BY next_refresh_at
-                    LIMIT $4)
-                 RETURNING id, app_id"
-            }
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
-        Ok(sqlx::query_as::<_, Claimed>(sql)
+        let sql = format!(
+            "UPDATE accounts SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                SELECT id FROM accounts
+                WHERE status = 'active' AND next_refresh_at <= $3
+                  AND (lease_until IS NULL OR lease_until <= $3)
+                  AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
+                ORDER BY next_refresh_at
+                LIMIT $4
+                {lock})
+             RETURNING {COLUMNS}",
+            COLUMNS = crate::accounts::COLUMNS
+        );
+        Ok(sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(lease_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.w())
             .await?)
     }
 
@@ -110,29 +98,70 @@ impl Store {
         window_secs: i64,
         per_window: i64,
     ) -> Result<bool, StoreError> {
-        sqlx::query(
-            "INSERT INTO app_budgets (app_id, window_start, used, hold_until) VALUES ($1, $2, 0, 0)
-             ON CONFLICT (app_id) DO NOTHING",
-        )
-        .bind(app_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        // A new window resets the count; the same statement takes a unit, so two
-        // replicas can never both take the last one.
-        let done = sqlx::query(
-            "UPDATE app_budgets SET
-                used = CASE WHEN window_start + $3 <= $2 THEN 1 ELSE used + 1 END,
-                window_start = CASE WHEN window_start + $3 <= $2 THEN $2 ELSE window_start END
-             WHERE app_id = $1 AND hold_until <= $2 AND (window_start + $3 <= $2 OR used < $4)",
-        )
-        .bind(app_id)
-        .bind(now)
-        .bind(window_secs)
-        .bind(per_window)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .take_app_budget_n(app_id, now, window_secs, per_window, 1)
+            .await?
+            == 1)
+    }
+
+    /// Takes up to `n` units of the app's refresh budget for the current window,
+    /// shared by all replicas; returns how many it got (0 when spent or held).
+    pub async fn take_app_budget_n(
+        &self,
+        app_id: &str,
+        now: i64,
+        window_secs: i64,
+        per_window: i64,
+        n: i64,
+    ) -> Result<i64, StoreError> {
+        for _ in 0..8 {
+            let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT window_start, used, hold_until FROM app_budgets WHERE app_id = $1",
+            )
+            .bind(app_id)
+            .fetch_optional(self.w())
+            .await?;
+            let Some((start, used, hold)) = row else {
+                sqlx::query(
+                    "INSERT INTO app_budgets (app_id, window_start, used, hold_until) VALUES ($1, $2, 0, 0)
+                     ON CONFLICT (app_id) DO NOTHING",
+                )
+                .bind(app_id)
+                .bind(now)
+                .execute(self.w())
+                .await?;
+                continue;
+            };
+            if hold > now {
+                return Ok(0);
+            }
+            let (new_start, base) = if start + window_secs <= now {
+                (now, 0)
+            } else {
+                (start, used)
+            };
+            let granted = n.min(per_window - base).max(0);
+            if granted == 0 {
+                return Ok(0);
+            }
+            // Compare-and-swap on what was read, so two replicas never both take the last units.
+            let done = sqlx::query(
+                "UPDATE app_budgets SET window_start = $2, used = $3
+                 WHERE app_id = $1 AND window_start = $4 AND used = $5 AND hold_until <= $6",
+            )
+            .bind(app_id)
+            .bind(new_start)
+            .bind(base + granted)
+            .bind(start)
+            .bind(used)
+            .bind(now)
+            .execute(self.w())
+            .await?;
+            if done.rows_affected() == 1 {
+                return Ok(granted);
+            }
+        }
+        Ok(0)
     }
 
     /// When the app's current budget window ends (for rescheduling a deferred account).
@@ -158,7 +187,7 @@ impl Store {
         .bind(app_id)
         .bind(now)
         .bind(until)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -178,7 +207,7 @@ impl Store {
         .bind(id)
         .bind(owner)
         .bind(due_at)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -189,7 +218,7 @@ impl Store {
             "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner LIKE $1",
         )
         .bind(format!("{owner_prefix}%"))
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(done.rows_affected())
     }

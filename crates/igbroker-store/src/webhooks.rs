@@ -44,7 +44,7 @@ impl Store {
         .bind(&row.payload)
         .bind(row.created_at)
         .bind(row.next_attempt_at)
-        .execute(&self.pool)
+        .execute(self.w())
         .await?;
         Ok(())
     }
@@ -75,7 +75,7 @@ impl Store {
             .bind(lease_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.w())
             .await?)
     }
 
@@ -96,7 +96,7 @@ impl Store {
         delivered: bool,
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.w().begin().await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, outbox_id, at, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -163,7 +163,7 @@ impl Store {
         sqlx::query("UPDATE apps SET webhook_secret_enc = $2 WHERE id = $1")
             .bind(app_id)
             .bind(sealed)
-            .execute(&self.pool)
+            .execute(self.w())
             .await?;
         Ok(())
     }

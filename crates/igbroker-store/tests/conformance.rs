@@ -1126,3 +1126,68 @@ async fn unsupported_url_is_refused_with_the_accepted_forms() {
     assert!(message.contains("sqlite://") && message.contains("postgres://"));
     assert!(!message.contains(":pw@"), "{message}");
 }
+
+/// SQLite's planner has no statistics on a young database, so the indexes must be ones it
+/// picks without them: each of these reads the rows of its answer, never the whole table
+/// (no `SCAN`, no sort of a whole set). PostgreSQL picks by statistics; the benchmarks measure it.
+#[tokio::test]
+async fn sqlite_plans_read_only_the_answer() {
+    let db = sqlite_db().await;
+    let mut queries: Vec<(String, usize)> = Vec::new();
+    for filter in [
+        AccountFilter {
+            app_id: Some("a".into()),
+            ..Default::default()
+        },
+        AccountFilter {
+            end_user: Some("u".into()),
+            ..Default::default()
+        },
+        AccountFilter {
+            status: Some("active".into()),
+            ..Default::default()
+        },
+        AccountFilter {
+            app_id: Some("a".into()),
+            status: Some("active".into()),
+            ..Default::default()
+        },
+        AccountFilter {
+            app_id: Some("a".into()),
+            end_user: Some("u".into()),
+            status: Some("active".into()),
+        },
+    ] {
+        let (sql, values) = igbroker_store::list_accounts_sql(&filter);
+        queries.push((sql, values.len() + 2));
+    }
+    // The scheduler's "next due" (Store::due_ids) and the key-version queries of rotation.
+    queries.push((
+        "SELECT id FROM accounts WHERE status = 'active' AND next_refresh_at <= $1 ORDER BY next_refresh_at LIMIT $2".into(),
+        2,
+    ));
+    queries.push((
+        "SELECT token_key_version, COUNT(*) FROM accounts WHERE token_key_version IS NOT NULL GROUP BY token_key_version".into(),
+        0,
+    ));
+    queries.push((
+        "SELECT id, token_enc AS sealed FROM accounts WHERE token_key_version = $1 AND id > $2 AND token_enc IS NOT NULL ORDER BY id LIMIT $3".into(),
+        3,
+    ));
+    for (sql, params) in queries {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..params {
+            q = q.bind(1i64);
+        }
+        let rows = q.fetch_all(db.store.pool()).await.unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, 3))
+            .collect();
+        assert!(
+            plan.iter()
+                .all(|p| p.starts_with("SEARCH") && !p.contains("TEMP B-TREE")),
+            "{sql}\n{plan:?}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use aes_gcm::aead::{self, AeadInOut as _, Generate as _, KeyInit as _};
 use aes_gcm::{Aes256Gcm, Key};
@@ -130,7 +130,26 @@ struct Inner {
     ciphers: BTreeMap<u32, Aes256Gcm>,
 }
 
+impl Inner {
+    fn new(ring: KeyRing) -> Inner {
+        let ciphers = ring
+            .iter_keys()
+            .map(|(version, key)| {
+                let key: &Key<Aes256Gcm> = key.expose_secret().into();
+                (version, Aes256Gcm::new(key))
+            })
+            .collect();
+        Inner {
+            current: ring.current_version(),
+            ring,
+            ciphers,
+        }
+    }
+}
+
 /// Seals and opens values under a [`KeyRing`]. Cheap to clone (an `Arc` inside), `Send + Sync`.
+/// Clones share one ring: [`Vault::replace_ring`] on any of them (a running broker reloading
+/// its ring file after `keys add` / `keys rotate`) is seen by all.
 ///
 /// Layout of a sealed value, AES-256-GCM with a random 96-bit nonce per seal:
 ///
@@ -143,27 +162,35 @@ struct Inner {
 /// or with its header edited, fails to open with [`VaultError::Tampered`].
 #[derive(Clone)]
 pub struct Vault {
-    inner: Arc<Inner>,
+    shared: Arc<RwLock<Arc<Inner>>>,
 }
 
 impl Vault {
     /// A vault over `ring`: the current key seals, every key (active and retired too) opens.
     #[must_use]
     pub fn new(ring: KeyRing) -> Vault {
-        let ciphers = ring
-            .iter_keys()
-            .map(|(version, key)| {
-                let key: &Key<Aes256Gcm> = key.expose_secret().into();
-                (version, Aes256Gcm::new(key))
-            })
-            .collect();
         Vault {
-            inner: Arc::new(Inner {
-                current: ring.current_version(),
-                ring,
-                ciphers,
-            }),
+            shared: Arc::new(RwLock::new(Arc::new(Inner::new(ring)))),
         }
+    }
+
+    /// One consistent view of the ring for the length of an operation, so a concurrent
+    /// [`Vault::replace_ring`] never mixes two rings within one seal or open.
+    fn inner(&self) -> Arc<Inner> {
+        // The lock guards a pointer swap that cannot panic half-way, so a poisoned lock still
+        // holds a valid ring.
+        self.shared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Switches this vault and every clone of it to `ring` (values sealed from now on use its
+    /// current key). Used by a running broker to pick up `keys add` / `keys rotate` without a
+    /// restart; the caller decides whether the new ring is acceptable.
+    pub fn replace_ring(&self, ring: KeyRing) {
+        let next = Arc::new(Inner::new(ring));
+        *self.shared.write().unwrap_or_else(PoisonError::into_inner) = next;
     }
 
     /// A vault over the ring `provider` supplies.
@@ -174,26 +201,26 @@ impl Vault {
     /// The version new values are sealed under.
     #[must_use]
     pub fn current_version(&self) -> u32 {
-        self.inner.current
+        self.inner().current
     }
 
-    /// The ring this vault uses.
+    /// A copy of the ring this vault uses now.
     #[must_use]
-    pub fn ring(&self) -> &KeyRing {
-        &self.inner.ring
+    pub fn ring(&self) -> KeyRing {
+        self.inner().ring.clone()
     }
 
     /// Whether the vault can open values sealed under `version`.
     #[must_use]
     pub fn holds(&self, version: u32) -> bool {
-        self.inner.ciphers.contains_key(&version)
+        self.inner().ciphers.contains_key(&version)
     }
 
     /// Seals `plaintext` under the current key, bound to `aad`.
     pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let version = self.inner.current;
-        let cipher = self
-            .inner
+        let inner = self.inner();
+        let version = inner.current;
+        let cipher = inner
             .ciphers
             .get(&version)
             .ok_or(VaultError::UnknownKeyVersion(version))?;
@@ -222,8 +249,8 @@ impl Vault {
     /// that it was sealed for `aad`.
     pub fn open(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let parsed = parse(sealed)?;
-        let cipher = self
-            .inner
+        let inner = self.inner();
+        let cipher = inner
             .ciphers
             .get(&parsed.key_version)
             .ok_or(VaultError::UnknownKeyVersion(parsed.key_version))?;
@@ -261,7 +288,7 @@ impl Vault {
     /// under the current key (checked from the header alone, without decrypting); otherwise
     /// it is opened (which authenticates it against `aad`) and sealed again.
     pub fn reseal(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
-        if sealed_key_version(sealed)? == self.inner.current {
+        if sealed_key_version(sealed)? == self.current_version() {
             return Ok(None);
         }
         let plaintext = self.open(aad, sealed)?;
@@ -270,15 +297,16 @@ impl Vault {
 
     /// Whether `sealed` is under a key other than the current one (what rotation re-seals).
     pub fn needs_reseal(&self, sealed: &[u8]) -> Result<bool, VaultError> {
-        Ok(sealed_key_version(sealed)? != self.inner.current)
+        Ok(sealed_key_version(sealed)? != self.inner().current)
     }
 }
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner();
         f.debug_struct("Vault")
-            .field("current", &self.inner.current)
-            .field("versions", &self.inner.ring.versions())
+            .field("current", &inner.current)
+            .field("versions", &inner.ring.versions())
             .finish_non_exhaustive()
     }
 }
@@ -309,6 +337,24 @@ mod tests {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Vault>();
         check::<KeyRing>();
+    }
+
+    #[test]
+    fn replace_ring_is_seen_by_every_clone() {
+        let mut ring = KeyRing::generate();
+        let vault = Vault::new(ring.clone());
+        let clone = vault.clone();
+        let aad = Aad::new("accounts", "acc_1", "token");
+        let old = vault.seal(&aad, b"x").unwrap();
+        let v2 = ring.add_version();
+        ring.make_current(v2).unwrap();
+        vault.replace_ring(ring);
+        assert_eq!(clone.current_version(), v2);
+        assert_eq!(
+            crate::sealed_key_version(&clone.seal(&aad, b"y").unwrap()).unwrap(),
+            v2
+        );
+        assert_eq!(&clone.open(&aad, &old).unwrap()[..], b"x");
     }
 
     #[test]

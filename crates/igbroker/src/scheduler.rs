@@ -1,20 +1,22 @@
 //! The refresh scheduler: claims due accounts from the database under a lease,
-//! refreshes them with bounded concurrency and a per-app budget shared by all
-//! replicas, delivers queued webhooks, sleeps until the next due time (or until
-//! woken), survives panics in a task, and on shutdown finishes or releases its
-//! leases. `run_until_idle` does the same work once, for tests and the CLI.
+//! takes their app's budget (shared by all replicas), refreshes them with
+//! bounded concurrency, stores results through one group-commit writer,
+//! delivers queued webhooks, sleeps until the next due time (or until woken),
+//! survives panics in a task, and on shutdown finishes or releases its leases.
+//! `run_until_idle` does the same work once, for tests and the CLI.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use igbroker_store::Claimed;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{Id, JoinSet};
 
 use crate::clock::tokio_util_shim::Shutdown;
 use crate::error::ApiError;
-use crate::service::refresh::{self, Outcome};
+use crate::service::refresh::{self, CommitSink, Outcome};
 use crate::service::webhooks;
 use crate::state::AppState;
 
@@ -37,12 +39,12 @@ pub struct RunStats {
 impl RunStats {
     fn add(&mut self, r: TaskResult) {
         match r {
-            TaskResult::Refresh(Some(Outcome::Refreshed(_))) => self.refreshed += 1,
-            TaskResult::Refresh(Some(Outcome::Transient { .. })) => self.transient += 1,
-            TaskResult::Refresh(Some(Outcome::ReauthRequired { .. })) => self.reauth_required += 1,
-            TaskResult::Refresh(Some(Outcome::Failing { .. })) => self.failing += 1,
-            TaskResult::Refresh(Some(Outcome::LeaseLost)) => self.lease_lost += 1,
-            TaskResult::Refresh(None) => self.deferred += 1,
+            TaskResult::Refresh(Outcome::Refreshed(_)) => self.refreshed += 1,
+            TaskResult::Refresh(Outcome::Transient { .. }) => self.transient += 1,
+            TaskResult::Refresh(Outcome::ReauthRequired { .. }) => self.reauth_required += 1,
+            TaskResult::Refresh(Outcome::Failing { .. }) => self.failing += 1,
+            TaskResult::Refresh(Outcome::LeaseLost) => self.lease_lost += 1,
+            TaskResult::Refresh(Outcome::Deferred) => self.deferred += 1,
             TaskResult::Webhook(true) => self.webhooks_delivered += 1,
             TaskResult::Webhook(false) => self.webhooks_failed += 1,
         }
@@ -54,7 +56,7 @@ impl RunStats {
 }
 
 enum TaskResult {
-    Refresh(Option<Outcome>),
+    Refresh(Outcome),
     Webhook(bool),
 }
 
@@ -68,10 +70,47 @@ pub struct Scheduler {
     owner_prefix: String,
 }
 
+/// The work in flight during one run.
 struct Running {
     tasks: JoinSet<Result<TaskResult, ApiError>>,
     /// What each task holds, to give the lease back if the task panics.
     holding: HashMap<Id, (String, String)>,
+    sink: Arc<CommitSink>,
+    writer: tokio::task::JoinHandle<()>,
+    stats: RunStats,
+    /// Refresh tasks spawned that have not yet got a permit: claimed ahead so
+    /// that a freed permit never waits for a claim (a write) to find work.
+    waiting: Arc<AtomicUsize>,
+    /// After a claim came back short, no claim before this instant.
+    exhausted_until: Option<std::time::Instant>,
+}
+
+impl Running {
+    fn new(state: &AppState) -> Running {
+        let (tx, rx) = mpsc::channel(1024);
+        Running {
+            tasks: JoinSet::new(),
+            holding: HashMap::new(),
+            sink: Arc::new(CommitSink::Queue(tx)),
+            writer: tokio::spawn(refresh::commit_writer(state.clone(), rx)),
+            stats: RunStats::default(),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            exhausted_until: None,
+        }
+    }
+
+    /// Waits for the writer once every task (and so every sender) is gone.
+    async fn close(self) -> RunStats {
+        let Running {
+            sink,
+            writer,
+            stats,
+            ..
+        } = self;
+        drop(sink);
+        let _ = writer.await;
+        stats
+    }
 }
 
 impl Scheduler {
@@ -90,40 +129,81 @@ impl Scheduler {
         format!("{}{}", self.owner_prefix, uuid::Uuid::now_v7().simple())
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<(Claimed, String)>, ApiError> {
-        if limit == 0 {
-            return Ok(Vec::new());
+    /// Keeps a few rounds of due accounts claimed ahead, each as a task that
+    /// waits for a permit (the concurrency limit on calls to Instagram).
+    /// Claimed accounts their app's budget does not admit are given back, due
+    /// when the budget window turns. Returns how many it claimed.
+    async fn claim_and_spawn(&self, running: &mut Running) -> Result<usize, ApiError> {
+        let concurrency = self.state.config().refresh.concurrency.max(1);
+        let depth = (4 * concurrency).max(32);
+        let waiting = running.waiting.load(Ordering::SeqCst);
+        if waiting >= depth / 2 {
+            return Ok(0);
         }
-        // One owner per claim keeps the statement single; each task writes its
-        // result under this owner, which only it holds for that account.
+        // One owner per claim keeps it one statement; each account's result is
+        // written under that owner, which only this scheduler holds.
         let owner = self.owner();
+        let store = self.state.store();
         let now = self.state.now();
         let until = now + refresh::lease_secs(&self.state);
-        let claimed = self
-            .state
-            .store()
-            .claim_due(&owner, now, until, i64::try_from(limit).unwrap_or(1))
-            .await?;
-        Ok(claimed.into_iter().map(|c| (c, owner.clone())).collect())
+        let want = i64::try_from(depth - waiting).unwrap_or(1);
+        if running
+            .exhausted_until
+            .is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return Ok(0);
+        }
+        let claimed = store.claim_due(&owner, now, until, want).await?;
+        // Fewer than asked: nothing more is due now. Claiming again on every
+        // completion would only queue empty writes in front of the results.
+        running.exhausted_until = (claimed.len() < usize::try_from(want).unwrap_or(0))
+            .then(|| std::time::Instant::now() + Duration::from_millis(200));
+        let n = claimed.len();
+        let mut by_app: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
+        for c in claimed {
+            by_app.entry(c.app_id.clone()).or_default().push(c);
+        }
+        let per_minute = self.state.config().refresh.app_budget_per_minute;
+        for (app_id, mut list) in by_app {
+            let asked = i64::try_from(list.len()).unwrap_or(i64::MAX);
+            let granted = store
+                .take_app_budget_n(&app_id, now, BUDGET_WINDOW_SECS, per_minute, asked)
+                .await?;
+            let keep = usize::try_from(granted).unwrap_or(0).min(list.len());
+            for deferred in list.split_off(keep) {
+                let again = store
+                    .app_budget_window_end(&app_id, BUDGET_WINDOW_SECS)
+                    .await?
+                    .unwrap_or(now + BUDGET_WINDOW_SECS)
+                    .max(now + 1);
+                store.defer_claimed(&deferred.id, &owner, again).await?;
+                running.stats.deferred += 1;
+                metrics::counter!("igbroker_refresh_deferred_total").increment(1);
+            }
+            for acc in list {
+                self.spawn_refresh(running, acc, owner.clone());
+            }
+        }
+        Ok(n)
     }
 
-    fn spawn_refresh(
-        &self,
-        running: &mut Running,
-        claimed: Claimed,
-        owner: String,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
+    fn spawn_refresh(&self, running: &mut Running, acc: Claimed, owner: String) {
         let state = self.state.clone();
-        let id = claimed.id.clone();
-        let lease_owner = owner.clone();
+        let sink = running.sink.clone();
+        let permits = self.permits.clone();
+        let waiting = running.waiting.clone();
+        waiting.fetch_add(1, Ordering::SeqCst);
+        let held = (acc.id.clone(), owner.clone());
         let handle = running.tasks.spawn(async move {
-            let _permit = permit;
-            process(&state, claimed, &owner)
+            let permit = permits.acquire_owned().await;
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            let permit =
+                permit.map_err(|_| ApiError::Unavailable("the scheduler is stopping".into()))?;
+            refresh::refresh_leased(&state, &acc, &owner, ACTOR, &sink, Some(permit))
                 .await
                 .map(TaskResult::Refresh)
         });
-        running.holding.insert(handle.id(), (id, lease_owner));
+        running.holding.insert(handle.id(), held);
     }
 
     async fn spawn_webhooks(&self, running: &mut Running) -> Result<usize, ApiError> {
@@ -152,30 +232,36 @@ impl Scheduler {
         &self,
         running: &mut Running,
         joined: Result<(Id, Result<TaskResult, ApiError>), tokio::task::JoinError>,
-        stats: &mut RunStats,
     ) {
         match joined {
             Ok((id, result)) => {
-                running.holding.remove(&id);
+                let held = running.holding.remove(&id);
                 match result {
-                    Ok(r) => stats.add(r),
-                    Err(e) => tracing::error!(error = %e, "scheduler task failed"),
+                    Ok(r) => running.stats.add(r),
+                    Err(e) => {
+                        tracing::error!(error = %e, "scheduler task failed");
+                        self.release(held);
+                    }
                 }
             }
             Err(e) => {
                 let held = running.holding.remove(&e.id());
                 tracing::error!(panicked = e.is_panic(), account = ?held.as_ref().map(|h| &h.0), "scheduler task died");
                 metrics::counter!("igbroker_scheduler_task_panics_total").increment(1);
-                if let Some((account, owner)) = held {
-                    let state = self.state.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = state.store().release_refresh_lease(&account, &owner).await
-                        {
-                            tracing::error!(error = %e, "could not release the lease of a task that died");
-                        }
-                    });
-                }
+                self.release(held);
             }
+        }
+    }
+
+    /// Gives back the lease of a task that ended without recording an outcome.
+    fn release(&self, held: Option<(String, String)>) {
+        if let Some((account, owner)) = held {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = state.store().release_refresh_lease(&account, &owner).await {
+                    tracing::error!(error = %e, "could not release the lease of a task that died");
+                }
+            });
         }
     }
 
@@ -183,24 +269,21 @@ impl Scheduler {
     /// finish within their lease, and releases whatever it still holds.
     pub async fn run(self, shutdown: Shutdown) {
         let wake = self.state.scheduler_wake();
-        let mut running = Running {
-            tasks: JoinSet::new(),
-            holding: HashMap::new(),
-        };
-        let mut stats = RunStats::default();
+        let mut running = Running::new(&self.state);
         let poll = self
             .state
             .config()
             .refresh
             .poll
             .max(Duration::from_millis(100));
+        let mut last_webhooks = std::time::Instant::now() - Duration::from_secs(1);
         tracing::info!(
             concurrency = self.permits.available_permits(),
             "refresh scheduler started"
         );
         loop {
             while let Some(joined) = running.tasks.try_join_next_with_id() {
-                self.reap(&mut running, joined, &mut stats);
+                self.reap(&mut running, joined);
             }
             if shutdown.is_fired() {
                 break;
@@ -210,33 +293,24 @@ impl Scheduler {
             tokio::pin!(notified);
             notified.as_mut().enable();
 
-            let free = self.permits.available_permits();
-            let mut full_batch = false;
-            match self.claim(free).await {
-                Ok(list) => {
-                    full_batch = free > 0 && list.len() == free;
-                    for (claimed, owner) in list {
-                        match self.permits.clone().try_acquire_owned() {
-                            Ok(permit) => self.spawn_refresh(&mut running, claimed, owner, permit),
-                            Err(_) => {
-                                let _ = self
-                                    .state
-                                    .store()
-                                    .release_refresh_lease(&claimed.id, &owner)
-                                    .await;
-                            }
-                        }
-                    }
+            let claimed = match self.claim_and_spawn(&mut running).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming due refreshes failed");
+                    0
                 }
-                Err(e) => tracing::error!(error = %e, "claiming due refreshes failed"),
+            };
+            // Webhook claims are writes too: look at most a few times a second.
+            if last_webhooks.elapsed() >= Duration::from_millis(250) {
+                last_webhooks = std::time::Instant::now();
+                if let Err(e) = self.spawn_webhooks(&mut running).await {
+                    tracing::error!(error = %e, "claiming webhook deliveries failed");
+                }
             }
-            if let Err(e) = self.spawn_webhooks(&mut running).await {
-                tracing::error!(error = %e, "claiming webhook deliveries failed");
-            }
-            if full_batch {
+            if claimed > 0 && !running.tasks.is_empty() {
                 // More may be due: come back as soon as a permit frees up.
                 tokio::select! {
-                    Some(joined) = running.tasks.join_next_with_id() => self.reap(&mut running, joined, &mut stats),
+                    Some(joined) = running.tasks.join_next_with_id() => self.reap(&mut running, joined),
                     _ = shutdown.wait() => {}
                 }
                 continue;
@@ -244,23 +318,25 @@ impl Scheduler {
             let sleep = self.sleep_for(poll).await;
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
-                _ = &mut notified => {}
+                _ = &mut notified => running.exhausted_until = None,
                 Some(joined) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
-                    self.reap(&mut running, joined, &mut stats);
+                    self.reap(&mut running, joined);
                 }
                 _ = shutdown.wait() => {}
             }
         }
         let grace =
             Duration::from_secs(u64::try_from(refresh::lease_secs(&self.state)).unwrap_or(60));
-        let drain = async {
+        let drained = tokio::time::timeout(grace, async {
             while let Some(joined) = running.tasks.join_next_with_id().await {
-                self.reap(&mut running, joined, &mut stats);
+                self.reap(&mut running, joined);
             }
-        };
-        if tokio::time::timeout(grace, drain).await.is_err() {
+        })
+        .await;
+        if drained.is_err() {
             running.tasks.abort_all();
         }
+        let stats = running.close().await;
         match self
             .state
             .store()
@@ -300,69 +376,43 @@ impl Scheduler {
         &self,
         mut on_progress: impl FnMut(&RunStats),
     ) -> Result<RunStats, ApiError> {
-        let mut stats = RunStats::default();
-        let mut running = Running {
-            tasks: JoinSet::new(),
-            holding: HashMap::new(),
-        };
-        loop {
-            let free = self.permits.available_permits();
-            let list = self.claim(free).await?;
-            let mut spawned = list.len();
-            for (claimed, owner) in list {
-                match self.permits.clone().try_acquire_owned() {
-                    Ok(permit) => self.spawn_refresh(&mut running, claimed, owner, permit),
-                    Err(_) => {
-                        self.state
-                            .store()
-                            .release_refresh_lease(&claimed.id, &owner)
-                            .await?;
-                        spawned -= 1;
-                    }
-                }
+        let mut running = Running::new(&self.state);
+        let mut last_webhooks = std::time::Instant::now();
+        let result = loop {
+            if running.tasks.is_empty() {
+                // Nothing in flight: look again before concluding that all is done.
+                running.exhausted_until = None;
             }
-            spawned += self.spawn_webhooks(&mut running).await?;
-            if spawned == 0 && running.tasks.is_empty() {
-                return Ok(stats);
+            let spawned = match self.claim_and_spawn(&mut running).await {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            // Webhook claims are writes too: look when nothing else runs, or
+            // a few times a second.
+            let webhooks = if running.tasks.is_empty()
+                || last_webhooks.elapsed() >= Duration::from_millis(250)
+            {
+                last_webhooks = std::time::Instant::now();
+                match self.spawn_webhooks(&mut running).await {
+                    Ok(n) => n,
+                    Err(e) => break Err(e),
+                }
+            } else {
+                0
+            };
+            if spawned + webhooks == 0 && running.tasks.is_empty() {
+                break Ok(());
             }
             // Wait for one task, then look again: freed permits take new work.
             if let Some(joined) = running.tasks.join_next_with_id().await {
-                self.reap(&mut running, joined, &mut stats);
-                on_progress(&stats);
+                self.reap(&mut running, joined);
+                on_progress(&running.stats);
             }
+        };
+        while let Some(joined) = running.tasks.join_next_with_id().await {
+            self.reap(&mut running, joined);
         }
+        let stats = running.close().await;
+        result.map(|()| stats)
     }
-}
-
-/// One claimed account: budget, then the refresh itself. `None`: deferred.
-async fn process(
-    state: &AppState,
-    claimed: Claimed,
-    owner: &str,
-) -> Result<Option<Outcome>, ApiError> {
-    let store = state.store();
-    let Some(acc) = store.get_account(&claimed.id).await? else {
-        return Ok(None);
-    };
-    if acc.lease_owner.as_deref() != Some(owner) || acc.status != "active" {
-        return Ok(None);
-    }
-    let now = state.now();
-    let per_minute = state.config().refresh.app_budget_per_minute;
-    if !store
-        .take_app_budget(&acc.app_id, now, BUDGET_WINDOW_SECS, per_minute)
-        .await?
-    {
-        let again = store
-            .app_budget_window_end(&acc.app_id, BUDGET_WINDOW_SECS)
-            .await?
-            .unwrap_or(now + BUDGET_WINDOW_SECS)
-            .max(now + 1);
-        store.defer_claimed(&acc.id, owner, again).await?;
-        metrics::counter!("igbroker_refresh_deferred_total").increment(1);
-        return Ok(None);
-    }
-    refresh::refresh_leased(state, &acc, owner, ACTOR)
-        .await
-        .map(Some)
 }

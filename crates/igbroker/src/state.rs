@@ -24,6 +24,9 @@ struct Inner {
     node_id: String,
     /// Rung when due times change, so the scheduler need not wait out its sleep.
     wake: Arc<tokio::sync::Notify>,
+    /// Apps Instagram throttled, until when: checked before every refresh call,
+    /// since refreshes already claimed would otherwise still go out.
+    holds: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
                 policy,
                 node_id,
                 wake: Arc::new(tokio::sync::Notify::new()),
+                holds: std::sync::Mutex::default(),
             }),
         }
     }
@@ -74,6 +78,26 @@ impl AppState {
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
     }
+    pub fn hold_app(&self, app_id: &str, until: i64) {
+        if let Ok(mut h) = self.inner.holds.lock() {
+            let now = self.now();
+            h.retain(|_, t| *t > now);
+            let e = h.entry(app_id.to_string()).or_insert(until);
+            *e = (*e).max(until);
+        }
+    }
+
+    /// Until when the app is held, if it is.
+    pub fn app_held_until(&self, app_id: &str) -> Option<i64> {
+        let now = self.now();
+        self.inner
+            .holds
+            .lock()
+            .ok()
+            .and_then(|h| h.get(app_id).copied())
+            .filter(|t| *t > now)
+    }
+
     pub fn wake_scheduler(&self) {
         self.inner.wake.notify_waiters();
     }

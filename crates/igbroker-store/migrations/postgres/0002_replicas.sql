@@ -1,3 +1,6 @@
+-- Key storage: the replica registry, and the indexes that make counting by key version,
+-- listing accounts and finding the next due cost what their answer costs.
+
 -- Each running broker records the key versions it holds (with their public fingerprints),
 -- so that `igbroker keys rotate` refuses a key that a live replica lacks or holds
 -- different material for. A replica is live while its heartbeat is recent.
@@ -22,3 +25,13 @@ CREATE INDEX accounts_by_key_version ON accounts (token_key_version, id);
 -- too; the store fills it from the sealed value's header. Apps are few and are read whole.
 ALTER TABLE connect_sessions ADD COLUMN state_key_version BIGINT;
 CREATE INDEX connect_sessions_by_key_version ON connect_sessions (state_key_version, id);
+
+-- "Accounts of this app", a page at a time in id order, without sorting all of the app's.
+CREATE INDEX accounts_by_app_id ON accounts (app_id, id);
+
+-- The next N due: equality on status, range and order on next_refresh_at, and the id in the
+-- index, so the answer is read from the index alone. Replaces the partial index on
+-- next_refresh_at, which SQLite's planner passed over for the status index and a sort of
+-- every active account.
+DROP INDEX accounts_due;
+CREATE INDEX accounts_due ON accounts (status, next_refresh_at, id);

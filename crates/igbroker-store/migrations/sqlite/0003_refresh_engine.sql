@@ -36,6 +36,3 @@ CREATE TABLE webhook_deliveries (
     duration_ms BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_by_outbox ON webhook_deliveries (outbox_id, at);
-
--- Expired-but-active accounts are found by the scheduler too.
-CREATE INDEX accounts_active_expiry ON accounts (expires_at) WHERE status = 'active';

@@ -18,6 +18,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, database = state.store().backend().name(), "igbroker serving");
+    let replica = crate::replica::register_and_heartbeat(state.clone(), shutdown.clone()).await;
     let scheduler = state.config().refresh.scheduler.then(|| {
         tokio::spawn(crate::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
     });
@@ -27,6 +28,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     if let Some(s) = scheduler {
         let _ = s.await;
     }
+    // Lets the replica remove its row on a clean shutdown.
+    let _ = replica.await;
     result?;
     tracing::info!("igbroker stopped");
     Ok(ExitCode::SUCCESS)

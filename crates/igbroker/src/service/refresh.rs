@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use igbroker_core::{AccountStatus, RefreshCheck};
-use igbroker_store::{AccountRow, TokenUpdate};
+use igbroker_core::{IdKind, PrefixedId};
+use igbroker_store::{AccountRow, AuditEntry, RefreshCommit, TokenUpdate};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::service::{accounts, audit, webhooks};
@@ -24,11 +26,12 @@ pub fn lease_secs(state: &AppState) -> i64 {
 /// What became of one refresh attempt.
 #[derive(Debug)]
 pub enum Outcome {
-    Refreshed(AccountRow),
-    /// Retry later (recorded with a backoff); `hold` holds the whole app.
+    Refreshed(Box<AccountRow>),
+    /// Retry later (recorded with a backoff); `app_hold`: the whole app is held.
     Transient {
         message: String,
         retry_after: Option<Duration>,
+        app_hold: bool,
     },
     /// 190, 102 or an expired token: the user must log in again.
     ReauthRequired {
@@ -40,6 +43,8 @@ pub enum Outcome {
     },
     /// The lease ran out before the result could be written; nothing was stored.
     LeaseLost,
+    /// Not attempted: the app is held; due again when the hold ends.
+    Deferred,
 }
 
 /// On-demand refresh: ignores the window, never the minimum age; joins a
@@ -72,12 +77,13 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
     {
         return join_in_flight(state, id).await;
     }
-    match refresh_leased(state, &acc, &owner, actor).await? {
-        Outcome::Refreshed(acc) => Ok(acc),
+    match refresh_leased(state, &acc, &owner, actor, &CommitSink::Direct, None).await? {
+        Outcome::Refreshed(acc) => Ok(*acc),
         Outcome::ReauthRequired { .. } => Err(ApiError::not_active(AccountStatus::ReauthRequired)),
         Outcome::Transient {
             message,
             retry_after: Some(d),
+            ..
         } => Err(ApiError::RateLimited {
             message: format!("Instagram is rate limiting this app: {message}"),
             retry_after_secs: d.as_secs().max(1),
@@ -85,6 +91,10 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
         Outcome::Transient { message, .. } | Outcome::Failing { message } => Err(
             ApiError::Upstream(format!("Instagram refused the refresh: {message}")),
         ),
+        Outcome::Deferred => Err(ApiError::RateLimited {
+            message: "Instagram is rate limiting this app; refreshes of it wait".into(),
+            retry_after_secs: 60,
+        }),
         Outcome::LeaseLost => Err(ApiError::Unavailable(
             "the refresh took longer than its lease; the result was not stored, retry".into(),
         )),
@@ -118,6 +128,64 @@ async fn join_in_flight(state: &AppState, id: &str) -> Result<AccountRow, ApiErr
     }
 }
 
+/// Where a refreshed token is written: right away, or through the scheduler's
+/// group-commit writer, which stores many results in one transaction.
+pub enum CommitSink {
+    Direct,
+    Queue(mpsc::Sender<Pending>),
+}
+
+pub type Pending = (RefreshCommit, oneshot::Sender<Result<bool, ApiError>>);
+
+impl CommitSink {
+    async fn commit(&self, state: &AppState, item: RefreshCommit) -> Result<bool, ApiError> {
+        match self {
+            CommitSink::Direct => {
+                let stored = state
+                    .store()
+                    .commit_refreshes(state.now(), std::slice::from_ref(&item))
+                    .await?;
+                Ok(stored.first().copied().unwrap_or(false))
+            }
+            CommitSink::Queue(tx) => {
+                let stopped = || ApiError::Unavailable("the refresh writer stopped".into());
+                let (ack, done) = oneshot::channel();
+                tx.send((item, ack)).await.map_err(|_| stopped())?;
+                done.await.map_err(|_| stopped())?
+            }
+        }
+    }
+}
+
+/// The group-commit writer: takes whatever results are waiting (up to 256) and
+/// stores them in one transaction, each only while its lease is held.
+pub async fn commit_writer(state: AppState, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(256);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<RefreshCommit> = batch.iter().map(|(i, _)| i.clone()).collect();
+        match state.store().commit_refreshes(state.now(), &items).await {
+            Ok(stored) => {
+                for ((_, ack), ok) in batch.drain(..).zip(stored) {
+                    let _ = ack.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, ack) in batch.drain(..) {
+                    let _ = ack.send(Err(ApiError::Internal(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
 /// Refreshes an account whose lease `owner` holds, and records the outcome.
 /// The lease is always given back (by the write of the result or explicitly).
 pub async fn refresh_leased(
@@ -125,8 +193,10 @@ pub async fn refresh_leased(
     acc: &AccountRow,
     owner: &str,
     actor: &str,
+    sink: &CommitSink,
+    upstream_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Outcome, ApiError> {
-    let result = attempt(state, acc, owner, actor).await;
+    let result = attempt(state, acc, owner, actor, sink, upstream_permit).await;
     if !matches!(result, Ok(Outcome::Refreshed(_))) {
         // Already released by every recorded outcome; this covers errors in between.
         state.store().release_refresh_lease(&acc.id, owner).await?;
@@ -139,6 +209,8 @@ async fn attempt(
     acc: &AccountRow,
     owner: &str,
     actor: &str,
+    sink: &CommitSink,
+    upstream_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Outcome, ApiError> {
     let now = state.now();
     let expires = acc.expires_at.unwrap_or(0);
@@ -148,10 +220,19 @@ async fn attempt(
             reason: "expired".into(),
         });
     }
+    if let Some(until) = state.app_held_until(&acc.app_id) {
+        state.store().defer_claimed(&acc.id, owner, until).await?;
+        return Ok(Outcome::Deferred);
+    }
     let token = accounts::open_token(state, acc)?;
     let token = instagram_api::AccessToken::new(token.expose_secret().to_string());
     match state.instagram().refresh(&token).await {
         Ok(fresh) => {
+            // The concurrency limit is about calls to Instagram; storing the
+            // result (batched by the writer) must not hold a slot. A failure
+            // keeps it until classified, so that a hold is known before the
+            // next call goes out.
+            drop(upstream_permit);
             let now = state.now();
             let expires_at = now + fresh.expires_in.max(0);
             if expires_at <= expires {
@@ -170,27 +251,48 @@ async fn attempt(
                 expires_at,
                 next_refresh_at: state.policy().next_refresh_at(&acc.id, now, expires_at),
             };
-            if !state
-                .store()
-                .store_refreshed_token(&acc.id, owner, now, &update)
-                .await?
-            {
+            let audit = AuditEntry {
+                id: PrefixedId::generate(IdKind::Audit).into_string(),
+                at: now,
+                actor: actor.to_string(),
+                action: "token.refreshed".into(),
+                account_id: Some(acc.id.clone()),
+                app_id: Some(acc.app_id.clone()),
+                detail: json!({"expires_at": rfc3339(expires_at)}).to_string(),
+            };
+            let commit = RefreshCommit {
+                account_id: acc.id.clone(),
+                owner: owner.to_string(),
+                token: update.clone(),
+                audit,
+            };
+            if !sink.commit(state, commit).await? {
                 tracing::warn!(account_id = %acc.id, "refresh lease lost before the result was stored");
                 return Ok(Outcome::LeaseLost);
             }
-            audit::record(
-                state,
-                actor,
-                "token.refreshed",
-                Some(&acc.id),
-                Some(&acc.app_id),
-                json!({"expires_at": rfc3339(expires_at)}),
-            )
-            .await?;
             metrics::counter!("igbroker_refresh_total", "outcome" => "refreshed").increment(1);
-            Ok(Outcome::Refreshed(accounts::get(state, &acc.id).await?))
+            // What was just written, without reading it back.
+            let mut row = acc.clone();
+            row.token_enc = Some(update.token_enc);
+            row.token_key_version = Some(update.key_version);
+            row.issued_at = Some(now);
+            row.expires_at = Some(expires_at);
+            row.refreshed_at = Some(now);
+            row.next_refresh_at = Some(update.next_refresh_at);
+            row.refresh_attempts = 0;
+            row.refresh_failing = 0;
+            row.backoff_until = None;
+            row.last_error = None;
+            row.lease_owner = None;
+            row.lease_until = None;
+            row.updated_at = now;
+            Ok(Outcome::Refreshed(Box::new(row)))
         }
-        Err(e) => classify(state, acc, owner, &e).await,
+        Err(e) => {
+            let outcome = classify(state, acc, owner, &e).await;
+            drop(upstream_permit);
+            outcome
+        }
     }
 }
 
@@ -209,9 +311,11 @@ async fn classify(
     if e.is_transient() {
         // Codes 4 and 80002 are about the whole app: hold every refresh of it.
         let retry_after = e.retry_after();
-        if matches!(e.graph_code(), Some(4 | 80002)) {
+        let app_hold = matches!(e.graph_code(), Some(4 | 80002));
+        if app_hold {
             let secs = retry_after.map(|d| d.as_secs()).unwrap_or(300).max(1);
             let until = state.now() + i64::try_from(secs).unwrap_or(300);
+            state.hold_app(&acc.app_id, until);
             state
                 .store()
                 .hold_app(&acc.app_id, until, state.now())
@@ -223,6 +327,7 @@ async fn classify(
         return Ok(Outcome::Transient {
             message,
             retry_after,
+            app_hold,
         });
     }
     record_failure(state, acc, owner, &message, false).await?;

@@ -463,6 +463,7 @@ pub struct Seeded {
 
 /// Many accounts at once: the sandbox issues long-lived tokens (issued
 /// `token_age_secs` ago) and they are stored in bulk, as an import would.
+#[allow(clippy::too_many_arguments)]
 pub async fn seed_accounts(
     http: &reqwest::Client,
     sandbox: &str,

@@ -2,6 +2,7 @@
 //! the message explains, 2 on wrong usage.
 
 mod accounts;
+mod admin;
 mod api_keys;
 mod keys;
 mod serve;
@@ -68,10 +69,35 @@ pub enum Command {
         #[command(subcommand)]
         command: accounts::AccountsCommand,
     },
+    /// Instagram app registrations.
+    Apps {
+        #[command(subcommand)]
+        command: admin::AppsCommand,
+    },
+    /// An account's access token (printed only with --reveal, and audited).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
     /// Keys for the services that call the broker.
     ApiKeys {
         #[command(subcommand)]
         command: api_keys::ApiKeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    Get {
+        account_id: String,
+        /// Print the token itself.
+        #[arg(long)]
+        reveal: bool,
     },
 }
 
@@ -137,6 +163,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Accounts { command } => {
                     let state = cli_state(config).await?;
                     let code = accounts::run(&state, command, json).await;
+                    state.store().close().await;
+                    code
+                }
+                Command::Apps { command } => {
+                    let state = cli_state(config).await?;
+                    let code = admin::apps(&state, command, json).await;
+                    state.store().close().await;
+                    code
+                }
+                Command::Token {
+                    command: TokenCommand::Get { account_id, reveal },
+                } => {
+                    let state = cli_state(config).await?;
+                    let code = admin::token(&state, &account_id, reveal, json).await;
+                    state.store().close().await;
+                    code
+                }
+                Command::Audit { command } => {
+                    let state = cli_state(config).await?;
+                    let code = admin::audit_cmd(&state, command, json).await;
                     state.store().close().await;
                     code
                 }

@@ -1,0 +1,343 @@
+//! Administrative verbs over the broker's state: apps, token, audit.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::cli::cli_actor;
+use crate::error::ApiError;
+use crate::service::apps::{self, AppView, NewApp};
+use crate::service::{accounts, audit};
+use crate::state::AppState;
+use crate::util::rfc3339;
+
+fn api_err(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e, e.code())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Register an Instagram app. The client secret is read from standard input,
+    /// so that it never shows in the process list or the shell history.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// The Instagram App ID (not the Meta App ID).
+        #[arg(long)]
+        client_id: String,
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        #[arg(long = "return-origin")]
+        return_origins: Vec<String>,
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    /// Remove an app (refused while it has connected accounts).
+    Remove {
+        id: String,
+    },
+    /// Check an app's registration for the mistakes Instagram punishes.
+    Doctor {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Entries, oldest first.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Walk the hash chain: any edited, removed or truncated entry is found.
+    Verify,
+}
+
+fn read_secret() -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Instagram App Secret: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let secret = line.trim().to_string();
+    if secret.is_empty() {
+        anyhow::bail!(
+            "no client secret on standard input: pipe the Instagram App Secret in (e.g. `< secret.txt`)"
+        );
+    }
+    Ok(SecretString::from(secret))
+}
+
+pub async fn apps(
+    state: &AppState,
+    command: AppsCommand,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        AppsCommand::Add {
+            name,
+            client_id,
+            scopes,
+            redirect_uri,
+            return_origins,
+            webhook_url,
+        } => {
+            let client_secret = read_secret()?;
+            let req = NewApp {
+                name,
+                kind: None,
+                client_id,
+                client_secret,
+                scopes,
+                redirect_uri,
+                return_origins,
+                webhook_url,
+            };
+            let (row, webhook_secret) = apps::create(state, req).await.map_err(api_err)?;
+            audit::record(
+                state,
+                &cli_actor(),
+                "app.created",
+                None,
+                Some(&row.id),
+                json!({"client_id": row.client_id}),
+            )
+            .await
+            .map_err(api_err)?;
+            let mut view = serde_json::to_value(AppView::from_row(&row))?;
+            if let Some(s) = webhook_secret {
+                view["webhook_secret"] = serde_json::Value::String(s);
+            }
+            if json_out {
+                println!("{view}");
+            } else {
+                println!(
+                    "registered app {} ({}); redirect URI {}",
+                    row.id, row.name, row.redirect_uri
+                );
+                if let Some(s) = view.get("webhook_secret").and_then(|v| v.as_str()) {
+                    println!("webhook secret (shown once): {s}");
+                }
+            }
+        }
+        AppsCommand::List => {
+            let rows = state.store().list_apps(None, 10_000).await?;
+            let views: Vec<AppView> = rows.iter().map(AppView::from_row).collect();
+            if json_out {
+                println!("{}", json!({"data": views}));
+            } else {
+                for v in views {
+                    println!(
+                        "{}  {}  client_id {}  {}",
+                        v.id,
+                        v.name,
+                        v.client_id,
+                        v.scopes.join(",")
+                    );
+                }
+            }
+        }
+        AppsCommand::Show { id } => {
+            let row = apps::get(state, &id).await.map_err(api_err)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&AppView::from_row(&row))?
+            );
+        }
+        AppsCommand::Remove { id } => {
+            apps::get(state, &id).await.map_err(api_err)?;
+            state
+                .store()
+                .delete_app(&id, state.now())
+                .await
+                .map_err(|e| api_err(e.into()))?;
+            audit::record(
+                state,
+                &cli_actor(),
+                "app.deleted",
+                None,
+                Some(&id),
+                json!({}),
+            )
+            .await
+            .map_err(api_err)?;
+            println!("removed {id}");
+        }
+        AppsCommand::Doctor { id } => {
+            let row = apps::get(state, &id).await.map_err(api_err)?;
+            let mut problems = Vec::new();
+            let mut notes = Vec::new();
+            if let Err(e) = apps::client_secret(state, &row) {
+                problems.push(format!("the client secret does not decrypt: {e}"));
+            }
+            match url::Url::parse(&row.redirect_uri) {
+                Ok(u) if u.scheme() != "https" && !crate::config::is_loopback_url(&row.redirect_uri) => problems.push(format!(
+                    "redirect_uri {} is not https: Instagram accepts only https redirect URIs", row.redirect_uri
+                )),
+                Ok(_) => notes.push(format!(
+                    "register exactly `{}` under OAuth redirect URIs (Instagram compares byte for byte, trailing slash included)",
+                    row.redirect_uri
+                )),
+                Err(e) => problems.push(format!("redirect_uri does not parse: {e}")),
+            }
+            if !row.client_id.bytes().all(|b| b.is_ascii_digit())
+                && !state.config().instagram_is_loopback()
+            {
+                problems.push("client_id is not numeric: use the Instagram App ID from Business login settings".into());
+            }
+            if let Err(e) = igbroker_core::InstagramScope::parse_list(&row.scopes) {
+                problems.push(e.to_string());
+            }
+            if let Some(w) = &row.webhook_url
+                && w.starts_with("http://")
+                && !crate::config::is_loopback_url(w)
+            {
+                problems.push(format!(
+                    "webhook_url {w} is not https: signed events would cross the network in clear"
+                ));
+            }
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"app_id": row.id, "ok": problems.is_empty(), "problems": problems, "notes": notes})
+                );
+            } else {
+                for n in &notes {
+                    println!("note: {n}");
+                }
+                for p in &problems {
+                    println!("problem: {p}");
+                }
+                if problems.is_empty() {
+                    println!("{}: no problem found", row.id);
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(
+    state: &AppState,
+    account_id: &str,
+    reveal: bool,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    if reveal {
+        let (acc, token) = accounts::read_token(state, account_id, &cli_actor())
+            .await
+            .map_err(api_err)?;
+        if json_out {
+            println!(
+                "{}",
+                json!({"access_token": token.expose_secret(), "expires_at": acc.expires_at.map(rfc3339)})
+            );
+        } else {
+            println!("{}", token.expose_secret());
+        }
+    } else {
+        let acc = accounts::require_usable(state, account_id)
+            .await
+            .map_err(api_err)?;
+        let expires = acc.expires_at.map(rfc3339).unwrap_or_default();
+        if json_out {
+            println!(
+                "{}",
+                json!({"account_id": acc.id, "expires_at": expires, "revealed": false})
+            );
+        } else {
+            println!(
+                "account {} has a valid token, expires {expires}; pass --reveal to print it (audited)",
+                acc.id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_cmd(
+    state: &AppState,
+    command: AuditCommand,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::List {
+            account,
+            action,
+            limit,
+        } => {
+            let rows = state
+                .store()
+                .list_audit(
+                    account.as_deref(),
+                    action.as_deref(),
+                    None,
+                    0,
+                    limit.clamp(1, 100_000),
+                )
+                .await?;
+            let data: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    json!({"id": r.id, "at": rfc3339(r.at), "actor": r.actor, "action": r.action,
+                           "account_id": r.account_id, "app_id": r.app_id,
+                           "detail": serde_json::from_str::<serde_json::Value>(&r.detail).unwrap_or_default()})
+                })
+                .collect();
+            if json_out {
+                println!("{}", json!({"data": data}));
+            } else {
+                for r in &rows {
+                    println!(
+                        "{}  {:<24} {:<22} {}",
+                        rfc3339(r.at),
+                        r.action,
+                        r.actor,
+                        r.account_id
+                            .as_deref()
+                            .or(r.app_id.as_deref())
+                            .unwrap_or("")
+                    );
+                }
+            }
+        }
+        AuditCommand::Verify => match state.store().verify_audit().await? {
+            igbroker_store::ChainCheck::Intact { entries } => {
+                if json_out {
+                    println!("{}", json!({"intact": true, "entries": entries}));
+                } else {
+                    println!("audit log intact: {entries} entries");
+                }
+            }
+            igbroker_store::ChainCheck::Broken { at_seq, reason } => {
+                if json_out {
+                    println!(
+                        "{}",
+                        json!({"intact": false, "at_seq": at_seq, "reason": reason})
+                    );
+                } else {
+                    println!("audit log BROKEN at entry {at_seq}: {reason}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

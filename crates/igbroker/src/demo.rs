@@ -24,6 +24,8 @@ pub struct Demo {
     pub admin_key: String,
     pub app_id: String,
     pub data_dir: std::path::PathBuf,
+    /// The broker's state, for running its scheduler beside the demo.
+    pub state: crate::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -75,6 +77,7 @@ impl Demo {
         }));
         let state = server::build_state(config, clock).await?;
         let store = state.store().clone();
+        let demo_state = state.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop_rx.await;
@@ -135,6 +138,7 @@ impl Demo {
             admin_key,
             app_id: str_field(&app, "id")?,
             data_dir: data.to_path_buf(),
+            state: demo_state,
             stop: Some(stop_tx),
             tasks,
         })
@@ -458,7 +462,14 @@ pub async fn run(
         );
         println!("  then open the connect_url it returns.");
     }
+    // The scheduler runs too, so that moving the sandbox clock past a token's due
+    // time (POST /_sandbox/clock) shows a refresh within `refresh.poll`.
+    let (trigger, shutdown) = crate::clock::tokio_util_shim::channel();
+    let scheduler =
+        tokio::spawn(crate::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
     server::os_shutdown_signal().await;
+    trigger.fire();
+    let _ = scheduler.await;
     demo.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -92,3 +92,52 @@ fn demo_script_binary_exits_zero_and_prints_each_step() {
         "an Instagram token prefix appears in the database file"
     );
 }
+
+#[tokio::test]
+async fn interactive_demo_prints_its_urls_serves_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_igbroker"))
+        .args(["demo", "--port", "0", "--data"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut broker, mut key) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.trim().strip_prefix("broker:") {
+            broker = Some(u.trim().to_string());
+        }
+        if let Some(k) = line.trim().strip_prefix("admin key:") {
+            key = Some(k.trim().to_string());
+        }
+        if line.contains("open the connect_url") {
+            break;
+        }
+    }
+    let (broker, key) = (
+        broker.expect("broker URL printed"),
+        key.expect("admin key printed"),
+    );
+    let http = reqwest::Client::new();
+    let apps: serde_json::Value = http
+        .get(format!("{broker}/v1/apps"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps["data"].as_array().unwrap().len(), 1, "{apps}");
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "demo should exit 0 on Ctrl-C: {status:?}");
+}

@@ -89,21 +89,6 @@ impl Store {
         .await?)
     }
 
-    /// Takes one unit of the app's refresh budget for the current window, shared
-    /// by all replicas. Returns false when the budget is spent or the app is held.
-    pub async fn take_app_budget(
-        &self,
-        app_id: &str,
-        now: i64,
-        window_secs: i64,
-        per_window: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .take_app_budget_n(app_id, now, window_secs, per_window, 1)
-            .await?
-            == 1)
-    }
-
     /// Takes up to `n` units of the app's refresh budget for the current window,
     /// shared by all replicas; returns how many it got (0 when spent or held).
     pub async fn take_app_budget_n(

@@ -16,7 +16,7 @@ use igbroker::config::Config;
 use igbroker::state::AppState;
 use igbroker_core::Clock;
 use igbroker_vault::KeyRing;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 
 const DAY: i64 = 86_400;
@@ -162,15 +162,7 @@ impl Cluster {
     }
 
     async fn refresh_count(&self, status: u16) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("{}/_sandbox/stats", self.sandbox))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = common::sandbox_stats(&self.http, &self.sandbox).await;
         v["calls"]["/refresh_access_token"][status.to_string()]
             .as_u64()
             .unwrap_or(0)
@@ -221,15 +213,7 @@ async fn three_replicas_share_10000_due_refreshes_exactly_once() {
         "exactly one successful refresh per account"
     );
     let all: u64 = {
-        let v: Value = c
-            .http
-            .get(format!("{}/_sandbox/stats", c.sandbox))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = common::sandbox_stats(&c.http, &c.sandbox).await;
         v["calls"]["/refresh_access_token"]
             .as_object()
             .unwrap()

@@ -131,28 +131,16 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
             )));
         }
     }
-    let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
-    let secret_state = random_token();
-    let now = state.now();
-    let row = ConnectSessionRow {
-        id: id.clone(),
-        app_id: app.id.clone(),
+    insert_session(
+        state,
+        &app.id,
         end_user,
-        scopes: InstagramScope::join(&scopes),
+        InstagramScope::join(&scopes),
         return_url,
-        account_id: req.account_id.clone(),
-        state_hash: sha256_hex(&secret_state),
-        state_enc: state.vault().seal_str(&state_aad(&id), &secret_state)?,
-        status: "pending".into(),
-        code_hash: None,
-        result_account_id: None,
-        error: None,
-        created_at: now,
-        expires_at: now + SESSION_TTL_SECS,
-        completed_at: None,
-    };
-    state.store().insert_connect_session(&row).await?;
-    Ok(row)
+        req.account_id.clone(),
+        SESSION_TTL_SECS,
+    )
+    .await
 }
 
 /// A re-connect link for an account, offered when it needs re-authorization.
@@ -161,16 +149,39 @@ pub async fn create_reconnect(
     acc: &AccountRow,
     ttl_secs: i64,
 ) -> Result<ConnectSessionRow, ApiError> {
+    insert_session(
+        state,
+        &acc.app_id,
+        acc.end_user.clone(),
+        acc.scopes.clone(),
+        None,
+        Some(acc.id.clone()),
+        ttl_secs,
+    )
+    .await
+}
+
+/// A pending session with a fresh `state`, kept sealed (the connect link sends
+/// it again) and hashed (the callback looks it up).
+async fn insert_session(
+    state: &AppState,
+    app_id: &str,
+    end_user: String,
+    scopes: String,
+    return_url: Option<String>,
+    account_id: Option<String>,
+    ttl_secs: i64,
+) -> Result<ConnectSessionRow, ApiError> {
     let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
     let secret_state = random_token();
     let now = state.now();
     let row = ConnectSessionRow {
         id: id.clone(),
-        app_id: acc.app_id.clone(),
-        end_user: acc.end_user.clone(),
-        scopes: acc.scopes.clone(),
-        return_url: None,
-        account_id: Some(acc.id.clone()),
+        app_id: app_id.to_string(),
+        end_user,
+        scopes,
+        return_url,
+        account_id,
         state_hash: sha256_hex(&secret_state),
         state_enc: state.vault().seal_str(&state_aad(&id), &secret_state)?,
         status: "pending".into(),

@@ -121,12 +121,7 @@ async fn map_graph_error(
 ) -> ApiError {
     match e {
         instagram_api::Error::Reauth { reason, .. } => {
-            let why = match reason {
-                instagram_api::ReauthReason::Expired => "expired",
-                instagram_api::ReauthReason::PasswordChanged => "password_changed",
-                instagram_api::ReauthReason::AppRemoved => "app_removed",
-                _ => "token_invalid",
-            };
+            let why = crate::service::refresh::reauth_reason(*reason);
             if let Err(err) = crate::service::refresh::mark_reauth(state, acc, why).await {
                 tracing::error!(error = %err, "could not mark account reauth_required");
             }

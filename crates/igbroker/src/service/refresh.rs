@@ -336,7 +336,8 @@ async fn classify(
     Ok(Outcome::Failing { message })
 }
 
-fn reauth_reason(r: instagram_api::ReauthReason) -> &'static str {
+/// The reason recorded on an account for each kind of re-auth error.
+pub fn reauth_reason(r: instagram_api::ReauthReason) -> &'static str {
     match r {
         instagram_api::ReauthReason::Expired => "expired",
         instagram_api::ReauthReason::PasswordChanged => "password_changed",

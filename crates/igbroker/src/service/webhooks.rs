@@ -7,7 +7,6 @@ use hmac::{KeyInit, Mac};
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{AccountRow, OutboxRow, WebhookDelivery};
 use igbroker_vault::Aad;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -192,13 +191,4 @@ pub async fn new_secret(state: &AppState, app_id: &str) -> Result<String, ApiErr
         .set_app_webhook_secret(app_id, &sealed)
         .await?;
     Ok(secret)
-}
-
-/// Exposes a sealed secret for tests of receivers.
-pub fn open_secret(state: &AppState, app_id: &str, sealed: &[u8]) -> Result<String, ApiError> {
-    Ok(state
-        .vault()
-        .open_string(&secret_aad(app_id), sealed)?
-        .expose_secret()
-        .to_string())
 }

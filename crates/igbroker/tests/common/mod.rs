@@ -533,18 +533,15 @@ impl TestEnv {
         )
         .await
     }
+}
 
-    /// Calls per HTTP status the sandbox answered on `route` since it started.
-    pub async fn sandbox_count(&self, route: &str, status: u16) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("{}/_sandbox/stats", self.sandbox))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["calls"][route][status.to_string()].as_u64().unwrap_or(0)
-    }
+/// The sandbox's call counters: `{"calls": {route: {status: count}}}` since it started.
+pub async fn sandbox_stats(http: &reqwest::Client, sandbox: &str) -> Value {
+    http.get(format!("{sandbox}/_sandbox/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

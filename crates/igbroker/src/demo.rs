@@ -402,6 +402,9 @@ pub async fn run(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let port = port.unwrap_or(if script_mode { 0 } else { 8080 });
+    // Installed before the URLs are printed (see `os_shutdown_signal`); the script mode
+    // keeps the default Ctrl-C, which simply ends it.
+    let stop = (!script_mode).then(server::os_shutdown_signal);
     let demo = Demo::start(port, data).await?;
     if script_mode {
         let mut lines = Vec::new();
@@ -467,7 +470,9 @@ pub async fn run(
     let (trigger, shutdown) = crate::clock::tokio_util_shim::channel();
     let scheduler =
         tokio::spawn(crate::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
-    server::os_shutdown_signal().await;
+    if let Some(stop) = stop {
+        stop.await;
+    }
     trigger.fire();
     let _ = scheduler.await;
     demo.stop().await;

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::server;
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let stop = server::os_shutdown_signal();
     let (trigger, shutdown) = tokio_util_shim::channel();
     let clock = server::clock_for(&config, shutdown.clone()).await?;
     let listen = config.listen.clone();
@@ -22,7 +23,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let scheduler = state.config().refresh.scheduler.then(|| {
         tokio::spawn(crate::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
     });
-    let result = server::serve(listener, state, server::os_shutdown_signal()).await;
+    let result = server::serve(listener, state, stop).await;
     // The HTTP side has drained; now let background work finish or give back its leases.
     trigger.fire();
     if let Some(s) = scheduler {
@@ -85,6 +86,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let stop = server::os_shutdown_signal();
     let sandbox =
         instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
     let listener = TcpListener::bind(("127.0.0.1", port))
@@ -96,6 +98,6 @@ pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCod
     println!("  token_url     = \"{base}/oauth/access_token\"");
     println!("  graph_url     = \"{base}\"");
     println!("  control API   : {base}/_sandbox/");
-    instagram_sandbox::serve(listener, sandbox, server::os_shutdown_signal()).await?;
+    instagram_sandbox::serve(listener, sandbox, stop).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -279,24 +279,8 @@ impl Store {
         let mut tx = self.w().begin().await?;
         let mut stored_ids = std::collections::HashSet::new();
         // 7 parameters a row; chunks stay far below either database's limit.
-        for chunk in items.chunks(500) {
-            let mut values = String::new();
-            for k in 0..chunk.len() {
-                let b = k * 7;
-                if k > 0 {
-                    values.push_str(", ");
-                }
-                values.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
+        for chunk in crate::batch::fixed_chunks(items) {
+            let values = crate::batch::placeholders(chunk.len(), 7, 2);
             let sql = format!(
                 "WITH v(id, owner, token_enc, key_version, issued_at, expires_at, next_refresh_at) AS (VALUES {values})
                  UPDATE accounts SET token_enc = v.token_enc, token_key_version = v.key_version,

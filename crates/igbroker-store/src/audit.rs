@@ -160,28 +160,12 @@ pub(crate) async fn append_in_tx(
             .fetch_one(&mut **tx)
             .await?;
     // One multi-row INSERT per chunk: the chain is computed here, the rows go in together.
-    for chunk in entries.chunks(200) {
-        let mut values = String::new();
+    for chunk in crate::batch::fixed_chunks(entries) {
+        let values = crate::batch::placeholders(chunk.len(), 9, 1);
         let mut rows = Vec::with_capacity(chunk.len());
-        for (k, e) in chunk.iter().enumerate() {
+        for e in chunk {
             let hash = entry_hash(&prev, e);
             rows.push((e, std::mem::replace(&mut prev, hash.clone()), hash));
-            let b = k * 9;
-            if k > 0 {
-                values.push_str(", ");
-            }
-            values.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
         }
         let sql = format!(
             "INSERT INTO audit_log (id, at, actor, action, account_id, app_id, detail, prev_hash, hash) VALUES {values}"

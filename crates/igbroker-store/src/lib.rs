@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod apps;
 mod audit;
+mod batch;
 mod connect_sessions;
 mod error;
 mod pool;

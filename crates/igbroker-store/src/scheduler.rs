@@ -197,6 +197,31 @@ impl Store {
         Ok(())
     }
 
+    /// `defer_claimed` for many accounts under one owner, in a few statements.
+    pub async fn defer_claimed_many(
+        &self,
+        ids: &[String],
+        owner: &str,
+        due_at: i64,
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for chunk in crate::batch::fixed_chunks(ids) {
+            let list = crate::batch::placeholders(chunk.len(), 1, 3).replace(['(', ')'], "");
+            let sql = format!(
+                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL, next_refresh_at = $2
+                 WHERE lease_owner = $1 AND id IN ({list})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(due_at);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            n += q.execute(self.w()).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
     /// Releases every lease this owner still holds (clean shutdown).
     pub async fn release_all_leases(&self, owner_prefix: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(

@@ -33,7 +33,12 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
     resp.json().await.unwrap()
 }
 
-async fn run(database_url: String, n: usize, concurrency: usize, latency_ms: u64) -> (f64, f64) {
+async fn run(
+    database_url: String,
+    n: usize,
+    concurrency: usize,
+    latency_ms: u64,
+) -> (f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let sandbox =
         instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default()).unwrap();
@@ -103,39 +108,42 @@ async fn run(database_url: String, n: usize, concurrency: usize, latency_ms: u64
         .collect();
     let sched = seed("sched_").await;
     let now = clock.now_unix();
-    let rows: Vec<igbroker_store::NewAccount> = sched["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| {
-            let id =
-                igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Account).into_string();
-            let issued_at = item["issued_at"].as_i64().unwrap();
-            let expires_at = item["expires_at"].as_i64().unwrap();
-            igbroker_store::NewAccount {
-                id: id.clone(),
-                app_id: row.id.clone(),
-                end_user: String::new(),
-                ig_user_id: item["user_id"].as_str().unwrap().to_string(),
-                ig_scoped_id: item["id"].as_str().unwrap().to_string(),
-                username: None,
-                scopes: "instagram_business_basic".into(),
-                token: igbroker_store::TokenUpdate {
-                    token_enc: state
-                        .vault()
-                        .seal_str(
-                            &igbroker::service::accounts::token_aad(&id),
-                            item["access_token"].as_str().unwrap(),
-                        )
-                        .unwrap(),
-                    key_version: 1,
-                    issued_at,
-                    expires_at,
-                    next_refresh_at: now - 1,
-                },
-            }
-        })
-        .collect();
+    let to_rows = |seeded: &Value| -> Vec<igbroker_store::NewAccount> {
+        seeded["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let id = igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Account)
+                    .into_string();
+                let issued_at = item["issued_at"].as_i64().unwrap();
+                let expires_at = item["expires_at"].as_i64().unwrap();
+                igbroker_store::NewAccount {
+                    id: id.clone(),
+                    app_id: row.id.clone(),
+                    end_user: String::new(),
+                    ig_user_id: item["user_id"].as_str().unwrap().to_string(),
+                    ig_scoped_id: item["id"].as_str().unwrap().to_string(),
+                    username: None,
+                    scopes: "instagram_business_basic".into(),
+                    token: igbroker_store::TokenUpdate {
+                        token_enc: state
+                            .vault()
+                            .seal_str(
+                                &igbroker::service::accounts::token_aad(&id),
+                                item["access_token"].as_str().unwrap(),
+                            )
+                            .unwrap(),
+                        key_version: 1,
+                        issued_at,
+                        expires_at,
+                        next_refresh_at: now - 1,
+                    },
+                }
+            })
+            .collect()
+    };
+    let rows = to_rows(&sched);
     for chunk in rows.chunks(1000) {
         state.store().insert_accounts(chunk, now).await.unwrap();
     }
@@ -167,10 +175,70 @@ async fn run(database_url: String, n: usize, concurrency: usize, latency_ms: u64
         .unwrap();
     let sched_time = t.elapsed();
     assert_eq!(stats.refreshed, n as u64, "{stats:?}");
+
+    // Storage alone: the same claims and group commits (sealed token and audit
+    // entry per result) with no call to Instagram, for the floor the database sets.
+    let rows = to_rows(&seed("store_").await);
+    for chunk in rows.chunks(1000) {
+        state.store().insert_accounts(chunk, now).await.unwrap();
+    }
+    let t = Instant::now();
+    let mut stored = 0;
+    loop {
+        let now = clock.now_unix();
+        let claimed = state
+            .store()
+            .claim_due("bench:store", now, now + 600, 1000)
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for batch in claimed.chunks(256) {
+            let items: Vec<igbroker_store::RefreshCommit> = batch
+                .iter()
+                .map(|acc| {
+                    let token = state
+                        .vault()
+                        .seal_str(
+                            &igbroker::service::accounts::token_aad(&acc.id),
+                            &format!("IGAA{}", acc.id),
+                        )
+                        .unwrap();
+                    igbroker_store::RefreshCommit {
+                        account_id: acc.id.clone(),
+                        owner: "bench:store".into(),
+                        token: igbroker_store::TokenUpdate {
+                            token_enc: token,
+                            key_version: 1,
+                            issued_at: now,
+                            expires_at: now + 60 * DAY,
+                            next_refresh_at: now + 40 * DAY,
+                        },
+                        audit: igbroker_store::AuditEntry {
+                            id: igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Audit)
+                                .into_string(),
+                            at: now,
+                            actor: "system:scheduler".into(),
+                            action: "token.refreshed".into(),
+                            account_id: Some(acc.id.clone()),
+                            app_id: Some(acc.app_id.clone()),
+                            detail: json!({"expires_at": now + 60 * DAY}).to_string(),
+                        },
+                    }
+                })
+                .collect();
+            let ok = state.store().commit_refreshes(now, &items).await.unwrap();
+            stored += ok.iter().filter(|b| **b).count();
+        }
+    }
+    let store_time = t.elapsed();
+    assert_eq!(stored, n, "storage alone must store every result");
     state.store().close().await;
     (
         n as f64 / bare.as_secs_f64(),
         n as f64 / sched_time.as_secs_f64(),
+        n as f64 / store_time.as_secs_f64(),
     )
 }
 
@@ -212,9 +280,9 @@ fn main() {
                     format!("{}/{db}", admin.rsplit_once('/').unwrap().0)
                 }),
             };
-            let (bare, sched) = rt.block_on(run(url, n, concurrency, latency));
+            let (bare, sched, store) = rt.block_on(run(url, n, concurrency, latency));
             println!(
-                "{name:<10} upstream latency {latency:>3} ms: bare loop {bare:>8.0}/s, scheduler {sched:>8.0}/s, ratio {:.0}%",
+                "{name:<10} upstream latency {latency:>3} ms: bare loop {bare:>8.0}/s, scheduler {sched:>8.0}/s, ratio {:.0}%; storage alone {store:>6.0}/s",
                 100.0 * sched / bare
             );
         }

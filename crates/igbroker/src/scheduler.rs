@@ -83,6 +83,41 @@ struct Running {
     waiting: Arc<AtomicUsize>,
     /// After a claim came back short, no claim before this instant.
     exhausted_until: Option<std::time::Instant>,
+    pace: Pace,
+}
+
+/// How many accounts to keep claimed ahead: about one second of work at the
+/// rate refreshes are finishing, never fewer than `base` nor more than
+/// `MAX_AHEAD`. Fewer, larger claims keep the (single, on SQLite) writer free
+/// for results when Instagram answers fast; a second's wait stays far inside
+/// a lease, and a task whose lease got short is given back unattempted anyway.
+struct Pace {
+    since: std::time::Instant,
+    done_then: u64,
+    per_sec: f64,
+}
+
+const MAX_AHEAD: usize = 1024;
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            since: std::time::Instant::now(),
+            done_then: 0,
+            per_sec: 0.0,
+        }
+    }
+
+    fn depth(&mut self, base: usize, done: u64) -> usize {
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if elapsed >= 0.25 {
+            let rate = done.saturating_sub(self.done_then) as f64 / elapsed;
+            self.per_sec = 0.5 * self.per_sec + 0.5 * rate;
+            self.since = std::time::Instant::now();
+            self.done_then = done;
+        }
+        (self.per_sec as usize).clamp(base, MAX_AHEAD.max(base))
+    }
 }
 
 impl Running {
@@ -96,6 +131,7 @@ impl Running {
             stats: RunStats::default(),
             waiting: Arc::new(AtomicUsize::new(0)),
             exhausted_until: None,
+            pace: Pace::new(),
         }
     }
 
@@ -135,7 +171,9 @@ impl Scheduler {
     /// when the budget window turns. Returns how many it claimed.
     async fn claim_and_spawn(&self, running: &mut Running) -> Result<usize, ApiError> {
         let concurrency = self.state.config().refresh.concurrency.max(1);
-        let depth = (4 * concurrency).max(32);
+        let depth = running
+            .pace
+            .depth((4 * concurrency).max(32), running.stats.attempts());
         let waiting = running.waiting.load(Ordering::SeqCst);
         if waiting >= depth / 2 {
             return Ok(0);
@@ -170,15 +208,17 @@ impl Scheduler {
                 .take_app_budget_n(&app_id, now, BUDGET_WINDOW_SECS, per_minute, asked)
                 .await?;
             let keep = usize::try_from(granted).unwrap_or(0).min(list.len());
-            for deferred in list.split_off(keep) {
+            let deferred: Vec<String> = list.split_off(keep).into_iter().map(|c| c.id).collect();
+            if !deferred.is_empty() {
                 let again = store
                     .app_budget_window_end(&app_id, BUDGET_WINDOW_SECS)
                     .await?
                     .unwrap_or(now + BUDGET_WINDOW_SECS)
                     .max(now + 1);
-                store.defer_claimed(&deferred.id, &owner, again).await?;
-                running.stats.deferred += 1;
-                metrics::counter!("igbroker_refresh_deferred_total").increment(1);
+                store.defer_claimed_many(&deferred, &owner, again).await?;
+                let n = deferred.len() as u64;
+                running.stats.deferred += n;
+                metrics::counter!("igbroker_refresh_deferred_total").increment(n);
             }
             for acc in list {
                 self.spawn_refresh(running, acc, owner.clone());
@@ -199,6 +239,13 @@ impl Scheduler {
             waiting.fetch_sub(1, Ordering::SeqCst);
             let permit =
                 permit.map_err(|_| ApiError::Unavailable("the scheduler is stopping".into()))?;
+            // Claimed ahead, it may have waited long for a slot (a slow Instagram):
+            // give it back rather than call under a lease that could run out.
+            if !refresh::lease_covers_call(&state, acc.lease_until) {
+                drop(permit);
+                state.store().release_refresh_lease(&acc.id, &owner).await?;
+                return Ok(TaskResult::Refresh(Outcome::Deferred));
+            }
             refresh::refresh_leased(&state, &acc, &owner, ACTOR, &sink, Some(permit))
                 .await
                 .map(TaskResult::Refresh)

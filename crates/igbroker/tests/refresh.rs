@@ -157,6 +157,91 @@ both_backends_with!(rate_limits_hold_the_whole_app, rate_limit_holds_app, |c| {
     c.refresh.concurrency = 1
 });
 
+async fn short_lease_given_back(env: TestEnv) {
+    let accounts = env.seed(3, 45 * DAY).await;
+    // Every refresh takes 1.5 s, one at a time: the second and third accounts,
+    // claimed together with the first, wait for the slot.
+    env.fault(json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 1500}))
+        .await;
+    let state = env.state.clone();
+    let run = tokio::spawn(async move {
+        igbroker::scheduler::Scheduler::new(state)
+            .run_until_idle(|_| {})
+            .await
+            .unwrap()
+    });
+    let store = env.state.store();
+    let far = env.clock.now_unix() + 365 * DAY;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.count_expired_leases(far).await.unwrap() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler never claimed the three"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // While the first call is in flight, time passes until the leases of the
+    // waiting two no longer cover a whole call to Instagram.
+    let lease = igbroker::service::refresh::lease_secs(&env.state);
+    let call = igbroker::service::refresh::upstream_secs(&env.state);
+    env.advance(lease - call);
+    let stats = run.await.unwrap();
+    assert!(
+        stats.deferred >= 2,
+        "the waiting accounts must be given back, not called under a short lease: {stats:?}"
+    );
+    // Claimed again under fresh leases, each refreshed once.
+    assert_eq!(stats.refreshed, 3, "{stats:?}");
+    assert_eq!(env.sandbox_calls("/refresh_access_token").await.len(), 3);
+    for a in &accounts {
+        assert_eq!(
+            env.account(&a.account_id).await["token"]["refresh_state"],
+            "idle"
+        );
+    }
+}
+both_backends_with!(
+    a_claimed_account_whose_lease_ran_short_is_given_back_uncalled,
+    short_lease_given_back,
+    |c| c.refresh.concurrency = 1
+);
+
+async fn budget_limits_each_window(env: TestEnv) {
+    env.seed(12, 45 * DAY).await;
+    // Two schedulers (as two replicas would) share the app's budget of 5 a minute.
+    let run = |env: &TestEnv| {
+        let a = igbroker::scheduler::Scheduler::new(env.state.clone());
+        let b = igbroker::scheduler::Scheduler::new(env.state.clone());
+        async move {
+            let (x, y) = tokio::join!(a.run_until_idle(|_| {}), b.run_until_idle(|_| {}));
+            (x.unwrap(), y.unwrap())
+        }
+    };
+    let mut total = 0;
+    for (window, expected) in [(0, 5), (1, 5), (2, 2)] {
+        let (x, y) = run(&env).await;
+        assert_eq!(
+            x.refreshed + y.refreshed,
+            expected,
+            "window {window}: {x:?} {y:?}"
+        );
+        total += expected;
+        assert_eq!(
+            env.sandbox_calls("/refresh_access_token").await.len() as u64,
+            total,
+            "window {window}: the budget caps calls to Instagram"
+        );
+        env.advance(61);
+    }
+    let (x, y) = run(&env).await;
+    assert_eq!(x.attempts() + y.attempts(), 0, "all done: {x:?} {y:?}");
+}
+both_backends_with!(
+    the_per_app_budget_caps_refreshes_per_minute_across_schedulers,
+    budget_limits_each_window,
+    |c| c.refresh.app_budget_per_minute = 5
+);
+
 async fn joins_in_flight(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(2 * DAY);

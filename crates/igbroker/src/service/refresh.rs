@@ -19,8 +19,19 @@ use crate::util::rfc3339;
 /// A lease outlives the upstream timeout, so a result is never written after
 /// another holder could have taken over.
 pub fn lease_secs(state: &AppState) -> i64 {
+    upstream_secs(state) * 2 + 10
+}
+
+/// The longest one call to Instagram can take (connect plus request timeout).
+pub fn upstream_secs(state: &AppState) -> i64 {
     let ig = &state.config().instagram;
-    i64::try_from((ig.request_timeout + ig.connect_timeout).as_secs()).unwrap_or(60) * 2 + 10
+    i64::try_from((ig.request_timeout + ig.connect_timeout).as_secs()).unwrap_or(30)
+}
+
+/// Whether a lease taken earlier still covers a whole call to Instagram started
+/// now. One that does not could end mid-call and let another replica call too.
+pub fn lease_covers_call(state: &AppState, lease_until: Option<i64>) -> bool {
+    lease_until.is_some_and(|until| until - state.now() > upstream_secs(state) + 5)
 }
 
 /// What became of one refresh attempt.

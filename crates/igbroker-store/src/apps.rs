@@ -74,6 +74,26 @@ impl Store {
             .await?)
     }
 
+    /// Writes an app's editable fields (everything but id, kind, client_id and
+    /// times) as given.
+    pub async fn update_app(&self, app: &AppRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE apps SET name = $2, client_secret_enc = $3, scopes = $4, redirect_uri = $5,
+                return_origins = $6, webhook_url = $7
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.client_secret_enc)
+        .bind(&app.scopes)
+        .bind(&app.redirect_uri)
+        .bind(&app.return_origins)
+        .bind(&app.webhook_url)
+        .execute(self.w())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn update_app_secret(&self, id: &str, sealed: &[u8]) -> Result<(), StoreError> {
         sqlx::query("UPDATE apps SET client_secret_enc = $2 WHERE id = $1")
             .bind(id)

@@ -106,6 +106,28 @@ async fn apps_token_and_audit_from_the_command_line() {
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("standard input"));
+    // A new App Secret (reset in Meta's dashboard) comes on standard input too.
+    let updated = json(&cli(
+        &env,
+        &[
+            "apps",
+            "update",
+            &new_app,
+            "--json",
+            "--name",
+            "cli app 2",
+            "--client-secret-stdin",
+        ],
+        Some("canary-secret-42\n"),
+    ));
+    assert_eq!(updated["name"], "cli app 2");
+    assert!(!updated.to_string().contains("canary-secret-42"));
+    let app = env.state.store().get_app(&new_app).await.unwrap().unwrap();
+    let secret = igbroker::service::apps::client_secret(&env.state, &app).unwrap();
+    assert_eq!(secret.expose_secret(), "canary-secret-42");
+    let nothing = cli(&env, &["apps", "update", &new_app], None);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to change"));
     let removed = cli(&env, &["apps", "remove", &new_app], None);
     assert!(removed.status.success());
 

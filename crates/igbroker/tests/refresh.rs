@@ -305,6 +305,121 @@ fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value>
         .collect()
 }
 
+async fn app_webhook_changes(env: TestEnv) {
+    let app = env.register_app(json!({})).await;
+    assert!(app.get("webhook_secret").is_none());
+    let app_id = s(&app["id"]);
+    let path = format!("/v1/apps/{app_id}");
+
+    // Bad input is refused, naming what was wrong, and changes nothing.
+    for (body, code, says) in [
+        (json!({}), StatusCode::BAD_REQUEST, "nothing to change"),
+        (json!({"webhook": "x"}), StatusCode::BAD_REQUEST, "webhook"),
+        (
+            json!({"webhook_url": "ftp://x"}),
+            StatusCode::BAD_REQUEST,
+            "webhook_url",
+        ),
+        (
+            json!({"rotate_webhook_secret": true}),
+            StatusCode::BAD_REQUEST,
+            "webhook_url",
+        ),
+        (
+            json!({"scopes": ["instagram_business_nope"]}),
+            StatusCode::BAD_REQUEST,
+            "instagram_business_nope",
+        ),
+    ] {
+        let (st, v) = env.api(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(st, code, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {v}"
+        );
+    }
+    let (st, _) = env
+        .api(
+            Method::PATCH,
+            "/v1/apps/app_00000000000000000000000000000000",
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // A webhook added later gets a secret, shown once, and receives events.
+    let (url, got) = receiver().await;
+    let (st, v) = env
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({"webhook_url": url, "name": "renamed"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "renamed");
+    assert_eq!(v["webhook_url"], url.as_str());
+    let first = s(&v["webhook_secret"]);
+    assert!(first.starts_with("whsec_"));
+    let a = env.connect_to(&app_id, USER, "a").await;
+    env.run_scheduler().await;
+    let ev = events(&got, &first);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["data"]["account_id"], a);
+
+    // Rotated: later deliveries are signed with the new secret only.
+    let (st, v) = env
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({"rotate_webhook_secret": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let second = s(&v["webhook_secret"]);
+    assert_ne!(first, second);
+    got.lock().unwrap().clear();
+    let (st, _) = env
+        .api(Method::DELETE, &format!("/v1/accounts/{a}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    env.run_scheduler().await;
+    let ev = events(&got, &second);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["type"], "account.revoked");
+
+    // Removed: nothing more is sent.
+    let (st, v) = env
+        .api(Method::PATCH, &path, Some(json!({"webhook_url": null})))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        v["webhook_url"].is_null() && v.get("webhook_secret").is_none(),
+        "{v}"
+    );
+    got.lock().unwrap().clear();
+    env.connect_to(&app_id, USER, "b").await;
+    env.run_scheduler().await;
+    assert!(got.lock().unwrap().is_empty(), "no webhook once removed");
+
+    // Each change is audited by field name; values (secrets above all) stay out.
+    let audit = env
+        .state
+        .store()
+        .list_audit(None, Some("app.updated"), None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit[0].detail.contains("webhook_url") && audit[0].detail.contains("webhook_secret"));
+    for e in &audit {
+        assert!(!e.detail.contains(&first) && !e.detail.contains(&second));
+    }
+}
+both_backends!(
+    an_apps_webhook_is_added_rotated_and_removed,
+    app_webhook_changes
+);
+
 async fn reauth_flow(env: TestEnv) {
     let (url, got) = receiver().await;
     let app = env.register_app(json!({"webhook_url": url})).await;

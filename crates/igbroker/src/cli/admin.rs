@@ -41,6 +41,31 @@ pub enum AppsCommand {
     Show {
         id: String,
     },
+    /// Change an app. Absent options stay as they are; `--client-secret-stdin`
+    /// reads a new Instagram App Secret from standard input.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// Replaces the scopes asked for at the next connect (repeat the option).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// Replaces the allowed return origins (repeat the option).
+        #[arg(long = "return-origin")]
+        return_origins: Vec<String>,
+        #[arg(long, conflicts_with = "no_webhook")]
+        webhook_url: Option<String>,
+        /// Stop sending webhooks for this app.
+        #[arg(long)]
+        no_webhook: bool,
+        /// Issue a new webhook signing secret (shown once).
+        #[arg(long)]
+        rotate_webhook_secret: bool,
+    },
     /// Remove an app (refused while it has connected accounts).
     Remove {
         id: String,
@@ -157,6 +182,58 @@ pub async fn apps(
                 "{}",
                 serde_json::to_string_pretty(&AppView::from_row(&row))?
             );
+        }
+        AppsCommand::Update {
+            id,
+            name,
+            client_secret_stdin,
+            scopes,
+            redirect_uri,
+            return_origins,
+            webhook_url,
+            no_webhook,
+            rotate_webhook_secret,
+        } => {
+            let changes = apps::AppChanges {
+                name,
+                client_secret: if client_secret_stdin {
+                    Some(read_secret()?)
+                } else {
+                    None
+                },
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                redirect_uri,
+                return_origins: (!return_origins.is_empty()).then_some(return_origins),
+                webhook_url: if no_webhook {
+                    Some(None)
+                } else {
+                    webhook_url.map(Some)
+                },
+                rotate_webhook_secret,
+            };
+            let updated = apps::update(state, &id, changes).await.map_err(api_err)?;
+            audit::record(
+                state,
+                &cli_actor(),
+                "app.updated",
+                None,
+                Some(&id),
+                json!({"changed": updated.changed}),
+            )
+            .await
+            .map_err(api_err)?;
+            let mut view = serde_json::to_value(AppView::from_row(&updated.row))?;
+            if let Some(s) = &updated.webhook_secret {
+                view["webhook_secret"] = serde_json::Value::String(s.clone());
+            }
+            if json_out {
+                println!("{view}");
+            } else {
+                println!("updated app {id}: {}", updated.changed.join(", "));
+                if let Some(s) = &updated.webhook_secret {
+                    println!("webhook secret (shown once): {s}");
+                }
+            }
         }
         AppsCommand::Remove { id } => {
             apps::get(state, &id).await.map_err(api_err)?;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::{bad_json, bad_query};
-use crate::service::apps::{self, AppView, NewApp};
+use crate::service::apps::{self, AppChanges, AppView, NewApp};
 use crate::service::audit;
 use crate::state::AppState;
 use crate::util::{PageQuery, page};
@@ -78,6 +78,33 @@ pub async fn show(
     caller.require_app(&id)?;
     let row = apps::get(&state, &id).await?;
     Ok(Json(AppView::from_row(&row)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<AppChanges>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.require(ApiScope::AppsWrite)?;
+    caller.require_app(&id)?;
+    let Json(req) = body.map_err(bad_json)?;
+    let updated = apps::update(&state, &id, req).await?;
+    audit::record(
+        &state,
+        &caller.actor(),
+        "app.updated",
+        None,
+        Some(&id),
+        json!({"changed": updated.changed}),
+    )
+    .await?;
+    let mut view = serde_json::to_value(AppView::from_row(&updated.row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(secret) = updated.webhook_secret {
+        view["webhook_secret"] = Value::String(secret);
+    }
+    Ok(Json(view))
 }
 
 pub async fn delete(

@@ -23,7 +23,10 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/apps", post(apps::create).get(apps::list))
-        .route("/apps/{app_id}", get(apps::show).delete(apps::delete))
+        .route(
+            "/apps/{app_id}",
+            get(apps::show).patch(apps::update).delete(apps::delete),
+        )
         .route("/connect-sessions", post(browser::create_session))
         .route("/connect-sessions/{id}", get(browser::show_session))
         .route("/accounts", get(accounts::list))

@@ -26,17 +26,21 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, ApiError> {
 
 #[derive(Debug, Deserialize, Default)]
 pub struct PageQuery {
-    pub limit: Option<i64>,
+    /// Kept as text: inside a `#[serde(flatten)]` query every value arrives as
+    /// a string, and a number field would refuse all of them.
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
     pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(50),
-            Some(n) if (1..=500).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::InvalidRequest(format!(
-                "limit {n} is out of range: use 1 to 500"
+        let Some(text) = self.limit.as_deref() else {
+            return Ok(50);
+        };
+        match text.trim().parse::<i64>() {
+            Ok(n) if (1..=500).contains(&n) => Ok(n),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "limit `{text}` is not allowed: use a whole number from 1 to 500"
             ))),
         }
     }

@@ -370,14 +370,7 @@ pub async fn audit_cmd(
                     limit.clamp(1, 100_000),
                 )
                 .await?;
-            let data: Vec<_> = rows
-                .iter()
-                .map(|r| {
-                    json!({"id": r.id, "at": rfc3339(r.at), "actor": r.actor, "action": r.action,
-                           "account_id": r.account_id, "app_id": r.app_id,
-                           "detail": serde_json::from_str::<serde_json::Value>(&r.detail).unwrap_or_default()})
-                })
-                .collect();
+            let data: Vec<_> = rows.iter().map(audit::view).collect();
             if json_out {
                 println!("{}", json!({"data": data}));
             } else {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod browser;
 pub mod health;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/token", get(accounts::token))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
         .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
+        .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .fallback(|| async {

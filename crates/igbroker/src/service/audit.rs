@@ -27,3 +27,20 @@ pub async fn record(
     state.store().append_audit(&entry).await?;
     Ok(())
 }
+
+/// One entry as the API and the CLI show it; `detail` as JSON, the hashes kept
+/// for whoever checks the chain themselves.
+pub fn view(r: &igbroker_store::AuditRow) -> Value {
+    serde_json::json!({
+        "id": r.id,
+        "seq": r.seq,
+        "at": crate::util::rfc3339(r.at),
+        "actor": r.actor,
+        "action": r.action,
+        "account_id": r.account_id,
+        "app_id": r.app_id,
+        "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    })
+}

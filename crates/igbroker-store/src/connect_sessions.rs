@@ -23,15 +23,18 @@ pub struct ConnectSessionRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub completed_at: Option<i64>,
+    /// What `/connect` sends to Instagram and the exchange repeats (None on
+    /// sessions older than the column: the app's current one).
+    pub redirect_uri: Option<String>,
 }
 
-const COLUMNS: &str = "id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, code_hash, result_account_id, error, created_at, expires_at, completed_at";
+const COLUMNS: &str = "id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, code_hash, result_account_id, error, created_at, expires_at, completed_at, redirect_uri";
 
 impl Store {
     pub async fn insert_connect_session(&self, s: &ConnectSessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO connect_sessions (id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, created_at, expires_at, state_key_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO connect_sessions (id, app_id, end_user, scopes, return_url, account_id, state_hash, state_enc, status, created_at, expires_at, state_key_version, redirect_uri)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&s.id)
         .bind(&s.app_id)
@@ -45,6 +48,7 @@ impl Store {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(header_version(&s.state_enc))
+        .bind(&s.redirect_uri)
         .execute(self.w())
         .await?;
         Ok(())

@@ -181,6 +181,7 @@ impl Db {
             created_at: NOW,
             expires_at: NOW + 3600,
             completed_at: None,
+            redirect_uri: Some("https://broker.example/oauth/callback".into()),
         }
     }
 
@@ -324,6 +325,7 @@ async fn connect_sessions_claim_once_and_finish_once(db: Db) {
     let got = db.store.get_connect_session(&s.id).await.unwrap().unwrap();
     assert_eq!(got.state_enc, s.state_enc);
     assert_eq!(got.status, "pending");
+    assert_eq!(got.redirect_uri, s.redirect_uri);
     let by_state = db
         .store
         .find_connect_session_by_state("hash-of-state-1")

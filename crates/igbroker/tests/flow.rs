@@ -552,3 +552,31 @@ async fn paging(env: TestEnv) {
     }
 }
 both_backends!(lists_page_with_limit_and_cursor, paging);
+
+async fn redirect_uri_kept_per_session(env: TestEnv) {
+    let sess = env
+        .session(json!({"app_id": env.app_id, "end_user": "u"}))
+        .await;
+    // The app's redirect URI changes while the user is on Instagram's consent page.
+    let (st, v) = env
+        .api(
+            Method::PATCH,
+            &format!("/v1/apps/{}", env.app_id),
+            Some(json!({"redirect_uri": "https://elsewhere.example/oauth/callback"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The session finishes with the URI it started with: Instagram compares the
+    // exchange's redirect_uri with the authorize request's, byte for byte.
+    let cb = env.consent(&s(&sess["connect_url"]), USER, "allow").await;
+    let resp = env.callback(&cb).await;
+    assert!(resp.status().is_success() || resp.status().is_redirection());
+    let (_, done) = env
+        .get(&format!("/v1/connect-sessions/{}", s(&sess["id"])))
+        .await;
+    assert_eq!(done["status"], "connected", "{done}");
+}
+both_backends!(
+    a_connect_session_keeps_the_redirect_uri_it_started_with,
+    redirect_uri_kept_per_session
+);

@@ -172,6 +172,7 @@ async fn insert_session(
     account_id: Option<String>,
     ttl_secs: i64,
 ) -> Result<ConnectSessionRow, ApiError> {
+    let app = apps::get(state, app_id).await?;
     let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
     let secret_state = random_token();
     let now = state.now();
@@ -191,6 +192,7 @@ async fn insert_session(
         created_at: now,
         expires_at: now + ttl_secs,
         completed_at: None,
+        redirect_uri: Some(app.redirect_uri),
     };
     state.store().insert_connect_session(&row).await?;
     Ok(row)
@@ -224,7 +226,10 @@ pub async fn authorize_redirect(state: &AppState, id: &str) -> Result<String, Ap
         .open_string(&state_aad(&session.id), &session.state_enc)?;
     let req = instagram_api::AuthorizeRequest {
         client_id: app.client_id.clone(),
-        redirect_uri: app.redirect_uri.clone(),
+        redirect_uri: session
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| app.redirect_uri.clone()),
         scopes: apps::split_list(&session.scopes),
         state: secret_state.expose_secret().to_string(),
         enable_fb_login: None,
@@ -444,7 +449,11 @@ async fn exchange_and_store(
     };
     let code = instagram_api::AuthorizationCode::new(code.to_string());
     let short = ig
-        .exchange_code(&creds, &app.redirect_uri, &code)
+        .exchange_code(
+            &creds,
+            session.redirect_uri.as_deref().unwrap_or(&app.redirect_uri),
+            &code,
+        )
         .await
         .map_err(|e| upstream("code exchange", &e))?;
     let long = ig

@@ -28,5 +28,5 @@ pub use error::StoreError;
 pub use pool::{Backend, Store};
 pub use replicas::ReplicaRow;
 pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
-pub use scheduler::Claimed;
+pub use scheduler::{AccountGauges, Claimed};
 pub use webhooks::{OutboxRow, WebhookDelivery};

@@ -244,7 +244,41 @@ impl Store {
     }
 }
 
+/// What `/metrics` reports about accounts, read in a few indexed queries.
+#[derive(Debug, Clone, Default)]
+pub struct AccountGauges {
+    pub by_status: Vec<(String, i64)>,
+    /// Active accounts whose refresh fails for a reason neither transient nor re-auth.
+    pub failing: i64,
+    /// Active accounts due for a refresh now (a backlog that does not shrink is an alert).
+    pub due: i64,
+    pub webhooks_pending: i64,
+}
+
 impl Store {
+    pub async fn account_gauges(&self, now: i64) -> Result<AccountGauges, StoreError> {
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM accounts GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let failing: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE refresh_failing = 1 AND status = 'active'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let webhooks_pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(AccountGauges {
+            by_status,
+            failing,
+            due: self.count_due(now).await?,
+            webhooks_pending,
+        })
+    }
+
     pub async fn count_accounts_with_status(&self, status: &str) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = $1")

@@ -14,4 +14,5 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod util;

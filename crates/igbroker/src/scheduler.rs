@@ -45,8 +45,16 @@ impl RunStats {
             TaskResult::Refresh(Outcome::Failing { .. }) => self.failing += 1,
             TaskResult::Refresh(Outcome::LeaseLost) => self.lease_lost += 1,
             TaskResult::Refresh(Outcome::Deferred) => self.deferred += 1,
-            TaskResult::Webhook(true) => self.webhooks_delivered += 1,
-            TaskResult::Webhook(false) => self.webhooks_failed += 1,
+            TaskResult::Webhook(true) => {
+                self.webhooks_delivered += 1;
+                metrics::counter!("igbroker_webhook_attempts_total", "result" => "delivered")
+                    .increment(1);
+            }
+            TaskResult::Webhook(false) => {
+                self.webhooks_failed += 1;
+                metrics::counter!("igbroker_webhook_attempts_total", "result" => "failed")
+                    .increment(1);
+            }
         }
     }
 

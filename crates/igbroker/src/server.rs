@@ -47,6 +47,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             "refresh.min_age is below Instagram's 24 hours while the Instagram URLs are not loopback: refreshes of young tokens will fail"
         );
     }
+    crate::telemetry::install();
     let ring = load_key_ring(&config)?;
     let vault = Vault::new(ring);
     let store = Store::open(&config.database_url).await?;

@@ -183,4 +183,17 @@ async fn apps_token_and_audit_from_the_command_line() {
     let v: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
     assert_eq!(v["intact"], false);
     assert_eq!(v["at_seq"], 2);
+
+    // A refresh failing for good shows in the account list with its error.
+    env.advance(41 * 86_400);
+    env.fault(serde_json::json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1}))
+        .await;
+    env.run_scheduler().await;
+    let list = cli(&env, &["accounts", "list"], None);
+    let out = String::from_utf8_lossy(&list.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.contains(&acc))
+        .expect("the account is listed");
+    assert!(line.contains("failing: "), "{line}");
 }

@@ -580,3 +580,57 @@ both_backends!(
     a_connect_session_keeps_the_redirect_uri_it_started_with,
     redirect_uri_kept_per_session
 );
+
+async fn metrics_page(env: TestEnv) {
+    let acc = env.connect(USER, "u").await;
+    let (_, tok) = env.get(&format!("/v1/accounts/{acc}/token")).await;
+    let token = s(&tok["access_token"]);
+    let (st, _) = env.get(&format!("/v1/accounts/{acc}/graph/me")).await;
+    assert_eq!(st, StatusCode::OK);
+    // A refresh that fails for good (code 100) counts as failing.
+    env.clock.advance(41 * 86_400);
+    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1}))
+        .await;
+    env.run_scheduler().await;
+
+    let g = env
+        .state
+        .store()
+        .account_gauges(env.clock.now_unix())
+        .await
+        .unwrap();
+    assert_eq!(g.by_status, vec![("active".to_string(), 1)]);
+    assert_eq!(g.failing, 1);
+    assert_eq!(g.due, 0, "backing off long, not due now");
+
+    // No API key: Prometheus scrapes it as is.
+    let resp = env
+        .http
+        .get(format!("{}/metrics", env.broker))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.unwrap();
+    for line in [
+        "igbroker_accounts{status=\"active\"}",
+        "igbroker_accounts{status=\"reauth_required\"}",
+        "igbroker_accounts_refresh_failing",
+        "igbroker_accounts_refresh_due",
+        "igbroker_webhooks_pending",
+        "igbroker_token_reads_total",
+        "igbroker_graph_calls_total{result=\"ok\"}",
+        "igbroker_refresh_total{outcome=\"failing\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(!text.contains(&token), "a token on /metrics");
+    assert!(!text.contains(&acc), "an account id on /metrics");
+}
+both_backends!(metrics_are_served_for_prometheus_without_ids, metrics_page);

@@ -77,12 +77,18 @@ pub async fn run(
             } else {
                 for a in &all {
                     println!(
-                        "{}  {:<16} @{:<24} expires {}  next refresh {}",
+                        "{}  {:<16} @{:<24} expires {}  next refresh {}  {}{}",
                         a.id,
                         a.status,
                         a.username.as_deref().unwrap_or("?"),
                         a.token.expires_at.as_deref().unwrap_or("-"),
-                        a.token.next_refresh_at.as_deref().unwrap_or("-")
+                        a.token.next_refresh_at.as_deref().unwrap_or("-"),
+                        a.token.refresh_state,
+                        a.token
+                            .last_error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
                     );
                 }
             }

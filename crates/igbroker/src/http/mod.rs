@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback", get(browser::callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TimeoutLayer::with_status_code(

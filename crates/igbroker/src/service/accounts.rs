@@ -133,6 +133,7 @@ pub async fn read_token(
         acc = require_usable(state, &acc.id).await?;
     }
     let token = open_token(state, &acc)?;
+    metrics::counter!("igbroker_token_reads_total").increment(1);
     audit::record(
         state,
         actor,

@@ -96,6 +96,8 @@ pub async fn call(
             },
         )
         .await;
+    metrics::counter!("igbroker_graph_calls_total", "result" => if result.is_ok() { "ok" } else { "error" })
+        .increment(1);
     audit::record(
         state,
         actor,

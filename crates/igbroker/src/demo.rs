@@ -454,6 +454,7 @@ pub async fn run(
             "  sandbox:   {} (a local Instagram; sandbox user @{DEMO_USER})",
             demo.sandbox_url
         );
+        println!("  metrics:   {}/metrics", demo.broker_url);
         println!("  admin key: {}", demo.admin_key);
         println!("  app:       {}", demo.app_id);
         println!("  data:      {}", demo.data_dir.display());

@@ -133,6 +133,9 @@ async fn interactive_demo_prints_its_urls_serves_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     assert_eq!(apps["data"].as_array().unwrap().len(), 1, "{apps}");
+    let metrics = http.get(format!("{broker}/metrics")).send().await.unwrap();
+    assert!(metrics.status().is_success());
+    assert!(metrics.text().await.unwrap().contains("igbroker_accounts"));
     let ok = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -41,6 +41,14 @@ pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
     s
 }
 
+/// `$first, $first+1, …` for an `IN (…)` list of `count` parameters.
+pub(crate) fn param_list(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +68,6 @@ mod tests {
     fn placeholders_number_rows_after_the_first() {
         assert_eq!(placeholders(2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
         assert_eq!(placeholders(1, 1, 1), "($1)");
+        assert_eq!(param_list(3, 3), "$3, $4, $5");
     }
 }

@@ -206,7 +206,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut n = 0;
         for chunk in crate::batch::fixed_chunks(ids) {
-            let list = crate::batch::placeholders(chunk.len(), 1, 3).replace(['(', ')'], "");
+            let list = crate::batch::param_list(chunk.len(), 3);
             let sql = format!(
                 "UPDATE accounts SET lease_owner = NULL, lease_until = NULL, next_refresh_at = $2
                  WHERE lease_owner = $1 AND id IN ({list})"

@@ -143,10 +143,7 @@ pub async fn apps(
             )
             .await
             .map_err(api_err)?;
-            let mut view = serde_json::to_value(AppView::from_row(&row))?;
-            if let Some(s) = webhook_secret {
-                view["webhook_secret"] = serde_json::Value::String(s);
-            }
+            let view = apps::shown_once(&row, webhook_secret).map_err(api_err)?;
             if json_out {
                 println!("{view}");
             } else {
@@ -211,21 +208,11 @@ pub async fn apps(
                 },
                 rotate_webhook_secret,
             };
-            let updated = apps::update(state, &id, changes).await.map_err(api_err)?;
-            audit::record(
-                state,
-                &cli_actor(),
-                "app.updated",
-                None,
-                Some(&id),
-                json!({"changed": updated.changed}),
-            )
-            .await
-            .map_err(api_err)?;
-            let mut view = serde_json::to_value(AppView::from_row(&updated.row))?;
-            if let Some(s) = &updated.webhook_secret {
-                view["webhook_secret"] = serde_json::Value::String(s.clone());
-            }
+            let updated = apps::update(state, &cli_actor(), &id, changes)
+                .await
+                .map_err(api_err)?;
+            let view =
+                apps::shown_once(&updated.row, updated.webhook_secret.clone()).map_err(api_err)?;
             if json_out {
                 println!("{view}");
             } else {

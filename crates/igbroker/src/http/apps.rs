@@ -35,13 +35,10 @@ pub async fn create(
         json!({"client_id": row.client_id}),
     )
     .await?;
-    let mut view = serde_json::to_value(AppView::from_row(&row))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(secret) = webhook_secret {
-        // Shown once, like an API key: the receiver verifies signatures with it.
-        view["webhook_secret"] = Value::String(secret);
-    }
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((
+        StatusCode::CREATED,
+        Json(apps::shown_once(&row, webhook_secret)?),
+    ))
 }
 
 pub async fn list(
@@ -89,22 +86,11 @@ pub async fn update(
     caller.require(ApiScope::AppsWrite)?;
     caller.require_app(&id)?;
     let Json(req) = body.map_err(bad_json)?;
-    let updated = apps::update(&state, &id, req).await?;
-    audit::record(
-        &state,
-        &caller.actor(),
-        "app.updated",
-        None,
-        Some(&id),
-        json!({"changed": updated.changed}),
-    )
-    .await?;
-    let mut view = serde_json::to_value(AppView::from_row(&updated.row))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(secret) = updated.webhook_secret {
-        view["webhook_secret"] = Value::String(secret);
-    }
-    Ok(Json(view))
+    let updated = apps::update(&state, &caller.actor(), &id, req).await?;
+    Ok(Json(apps::shown_once(
+        &updated.row,
+        updated.webhook_secret,
+    )?))
 }
 
 pub async fn delete(

@@ -4,6 +4,7 @@ use igbroker_store::AppRow;
 use igbroker_vault::Aad;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -194,7 +195,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// What an update changed, for the audit log (names only, never values).
+/// The app after an update, and which fields changed (names only, never values).
 pub struct Updated {
     pub row: AppRow,
     pub changed: Vec<&'static str>,
@@ -202,9 +203,26 @@ pub struct Updated {
     pub webhook_secret: Option<String>,
 }
 
-/// Changes an app. Accounts keep their granted scopes: new scopes apply to the
-/// next connect; a new client secret to the next exchange or refresh.
-pub async fn update(state: &AppState, id: &str, req: AppChanges) -> Result<Updated, ApiError> {
+/// An app as answered after a change, with a new webhook secret when there is
+/// one (shown this once, like an API key).
+pub fn shown_once(row: &AppRow, webhook_secret: Option<String>) -> Result<Value, ApiError> {
+    let mut view = serde_json::to_value(AppView::from_row(row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(secret) = webhook_secret {
+        view["webhook_secret"] = Value::String(secret);
+    }
+    Ok(view)
+}
+
+/// Changes an app and audits which fields changed (names only). Accounts keep
+/// their granted scopes: new scopes apply to the next connect; a new client
+/// secret to the next exchange or refresh.
+pub async fn update(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    req: AppChanges,
+) -> Result<Updated, ApiError> {
     let mut row = get(state, id).await?;
     let had_webhook = row.webhook_url.is_some();
     let mut changed = Vec::new();
@@ -258,6 +276,15 @@ pub async fn update(state: &AppState, id: &str, req: AppChanges) -> Result<Updat
     } else {
         None
     };
+    crate::service::audit::record(
+        state,
+        actor,
+        "app.updated",
+        None,
+        Some(id),
+        serde_json::json!({"changed": changed}),
+    )
+    .await?;
     Ok(Updated {
         row,
         changed,

@@ -133,7 +133,7 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
     }
     insert_session(
         state,
-        &app.id,
+        &app,
         end_user,
         InstagramScope::join(&scopes),
         return_url,
@@ -149,9 +149,10 @@ pub async fn create_reconnect(
     acc: &AccountRow,
     ttl_secs: i64,
 ) -> Result<ConnectSessionRow, ApiError> {
+    let app = apps::get(state, &acc.app_id).await?;
     insert_session(
         state,
-        &acc.app_id,
+        &app,
         acc.end_user.clone(),
         acc.scopes.clone(),
         None,
@@ -165,20 +166,19 @@ pub async fn create_reconnect(
 /// it again) and hashed (the callback looks it up).
 async fn insert_session(
     state: &AppState,
-    app_id: &str,
+    app: &AppRow,
     end_user: String,
     scopes: String,
     return_url: Option<String>,
     account_id: Option<String>,
     ttl_secs: i64,
 ) -> Result<ConnectSessionRow, ApiError> {
-    let app = apps::get(state, app_id).await?;
     let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
     let secret_state = random_token();
     let now = state.now();
     let row = ConnectSessionRow {
         id: id.clone(),
-        app_id: app_id.to_string(),
+        app_id: app.id.clone(),
         end_user,
         scopes,
         return_url,
@@ -192,7 +192,7 @@ async fn insert_session(
         created_at: now,
         expires_at: now + ttl_secs,
         completed_at: None,
-        redirect_uri: Some(app.redirect_uri),
+        redirect_uri: Some(app.redirect_uri.clone()),
     };
     state.store().insert_connect_session(&row).await?;
     Ok(row)
@@ -204,6 +204,12 @@ pub async fn get(state: &AppState, id: &str) -> Result<ConnectSessionRow, ApiErr
         .get_connect_session(id)
         .await?
         .ok_or_else(|| ApiError::not_found("connect session", id))
+}
+
+/// The redirect URI a session started with; sessions from before that was
+/// kept use the app's.
+fn redirect_uri_of<'a>(session: &'a ConnectSessionRow, app: &'a AppRow) -> &'a str {
+    session.redirect_uri.as_deref().unwrap_or(&app.redirect_uri)
 }
 
 /// Where `/connect/{id}` sends the browser.
@@ -226,10 +232,7 @@ pub async fn authorize_redirect(state: &AppState, id: &str) -> Result<String, Ap
         .open_string(&state_aad(&session.id), &session.state_enc)?;
     let req = instagram_api::AuthorizeRequest {
         client_id: app.client_id.clone(),
-        redirect_uri: session
-            .redirect_uri
-            .clone()
-            .unwrap_or_else(|| app.redirect_uri.clone()),
+        redirect_uri: redirect_uri_of(&session, &app).to_string(),
         scopes: apps::split_list(&session.scopes),
         state: secret_state.expose_secret().to_string(),
         enable_fb_login: None,
@@ -449,11 +452,7 @@ async fn exchange_and_store(
     };
     let code = instagram_api::AuthorizationCode::new(code.to_string());
     let short = ig
-        .exchange_code(
-            &creds,
-            session.redirect_uri.as_deref().unwrap_or(&app.redirect_uri),
-            &code,
-        )
+        .exchange_code(&creds, redirect_uri_of(session, &app), &code)
         .await
         .map_err(|e| upstream("code exchange", &e))?;
     let long = ig

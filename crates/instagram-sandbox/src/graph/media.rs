@@ -97,6 +97,20 @@ fn owner<'s>(ctx: &Ctx<'_>, st: &'s State) -> Result<&'s User, GraphError> {
         .ok_or_else(GraphError::unknown_token)
 }
 
+/// The caller's user and the media node `id` (an unknown id is Meta's "does not exist" error).
+fn owner_and_media<'s>(
+    ctx: &Ctx<'_>,
+    st: &'s State,
+    id: &str,
+) -> Result<(&'s User, &'s Media), GraphError> {
+    let u = owner(ctx, st)?;
+    let m = st
+        .media
+        .get(id)
+        .ok_or_else(|| GraphError::no_such_object(id))?;
+    Ok((u, m))
+}
+
 /// `fields=media{…}` on the user node.
 pub fn media_edge(ctx: &Ctx<'_>, st: &State, u: &User, f: &FieldSel) -> Result<Value, GraphError> {
     list(
@@ -150,11 +164,7 @@ pub fn node(ctx: &Ctx<'_>, id: &str) -> GraphResult {
         Method::GET => {
             let fields = ctx.fields()?.unwrap_or_else(|| default_fields(&["id"]));
             ctx.sb.read(|st| {
-                let u = owner(ctx, st)?;
-                let m = st
-                    .media
-                    .get(id)
-                    .ok_or_else(|| GraphError::no_such_object(id))?;
+                let (u, m) = owner_and_media(ctx, st, id)?;
                 render(ctx, st, u, m, &fields)
             })
         }
@@ -190,11 +200,7 @@ pub fn children(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     }
     let fields = ctx.fields()?.unwrap_or_else(|| default_fields(&["id"]));
     ctx.sb.read(|st| {
-        let u = owner(ctx, st)?;
-        let m = st
-            .media
-            .get(id)
-            .ok_or_else(|| GraphError::no_such_object(id))?;
+        let (u, m) = owner_and_media(ctx, st, id)?;
         children_of(ctx, st, u, m, &fields)
     })
 }

@@ -35,6 +35,54 @@ impl fmt::Display for AccountStatus {
     }
 }
 
+/// Where a connect session stands. `Exchanging` is internal (one callback won the
+/// code and is trading it); callers see it as `pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectSessionStatus {
+    Pending,
+    Exchanging,
+    Connected,
+    Denied,
+    Error,
+}
+
+impl ConnectSessionStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConnectSessionStatus::Pending => "pending",
+            ConnectSessionStatus::Exchanging => "exchanging",
+            ConnectSessionStatus::Connected => "connected",
+            ConnectSessionStatus::Denied => "denied",
+            ConnectSessionStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ConnectSessionStatus::Pending,
+            "exchanging" => ConnectSessionStatus::Exchanging,
+            "connected" => ConnectSessionStatus::Connected,
+            "denied" => ConnectSessionStatus::Denied,
+            "error" => ConnectSessionStatus::Error,
+            _ => return None,
+        })
+    }
+
+    /// Not finished yet: the callback may still complete it.
+    pub const fn is_open(self) -> bool {
+        matches!(
+            self,
+            ConnectSessionStatus::Pending | ConnectSessionStatus::Exchanging
+        )
+    }
+}
+
+impl fmt::Display for ConnectSessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Derived, never stored as such: a live lease means `refreshing`, a pending
 /// backoff `backing_off`, a long backoff after a non-transient error `failing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

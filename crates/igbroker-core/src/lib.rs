@@ -10,7 +10,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod urls;
 
-pub use account::{AccountStatus, RefreshState};
+pub use account::{AccountStatus, ConnectSessionStatus, RefreshState};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{IdError, IdKind, PrefixedId};
 pub use refresh_policy::{RefreshCheck, RefreshPolicy};

@@ -82,9 +82,9 @@ async fn seed(store: &Store, vault: &Vault, n: usize) -> (String, String) {
             name: "bench".into(),
             kind: "instagram_login".into(),
             client_id: "1".into(),
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![igbroker_core::InstagramScope::BusinessBasic],
             redirect_uri: "https://broker.example/oauth/callback".into(),
-            return_origins: "[]".into(),
+            return_origins: Vec::new(),
             webhook_url: None,
             created_at: NOW,
             deleted_at: None,
@@ -221,7 +221,7 @@ async fn pg_db(admin: &str, n: usize) -> Db {
 /// query + decrypt + checks: what serving a token costs besides HTTP and the audit entry.
 async fn read_token(db: &Db, id: &str) -> usize {
     let acc = db.store.get_account(id).await.unwrap().unwrap();
-    assert!(acc.status == "active" && acc.expires_at.is_some_and(|e| e > NOW));
+    assert!(acc.status == igbroker_core::AccountStatus::Active && acc.expires_at.is_some_and(|e| e > NOW));
     assert_eq!(acc.app_id, db.app_id);
     let sealed = acc.token_enc.as_deref().unwrap();
     let token = db

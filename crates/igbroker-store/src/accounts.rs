@@ -1,9 +1,12 @@
 use sqlx::FromRow;
 
-use crate::rotation::header_version;
-use crate::{Store, StoreError};
+use igbroker_core::{AccountStatus, InstagramScope};
 
-#[derive(Debug, Clone, FromRow)]
+use crate::error::{decode, decode_scopes};
+use crate::rotation::header_version;
+use crate::{Store, StoreError, Tx};
+
+#[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: String,
     pub app_id: String,
@@ -12,8 +15,8 @@ pub struct AccountRow {
     pub ig_user_id: String,
     pub ig_scoped_id: String,
     pub username: Option<String>,
-    pub scopes: String,
-    pub status: String,
+    pub scopes: Vec<InstagramScope>,
+    pub status: AccountStatus,
     pub status_reason: Option<String>,
     /// Sealed by the vault, bound to (accounts, id, token); NULL once revoked.
     pub token_enc: Option<Vec<u8>>,
@@ -23,13 +26,79 @@ pub struct AccountRow {
     pub refreshed_at: Option<i64>,
     pub next_refresh_at: Option<i64>,
     pub refresh_attempts: i64,
-    pub refresh_failing: i64,
+    pub refresh_failing: bool,
     pub backoff_until: Option<i64>,
     pub last_error: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The row as stored; [`AccountRow`] is what leaves the store.
+#[derive(FromRow)]
+pub(crate) struct AccountRecord {
+    id: String,
+    app_id: String,
+    end_user: String,
+    ig_user_id: String,
+    ig_scoped_id: String,
+    username: Option<String>,
+    scopes: String,
+    status: String,
+    status_reason: Option<String>,
+    token_enc: Option<Vec<u8>>,
+    token_key_version: Option<i64>,
+    issued_at: Option<i64>,
+    expires_at: Option<i64>,
+    refreshed_at: Option<i64>,
+    next_refresh_at: Option<i64>,
+    refresh_attempts: i64,
+    refresh_failing: i64,
+    backoff_until: Option<i64>,
+    last_error: Option<String>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AccountRecord> for AccountRow {
+    type Error = StoreError;
+
+    fn try_from(r: AccountRecord) -> Result<AccountRow, StoreError> {
+        let status = decode("accounts", &r.id, "status", &r.status, AccountStatus::parse)?;
+        let scopes = decode_scopes("accounts", &r.id, &r.scopes)?;
+        Ok(AccountRow {
+            id: r.id,
+            app_id: r.app_id,
+            end_user: r.end_user,
+            ig_user_id: r.ig_user_id,
+            ig_scoped_id: r.ig_scoped_id,
+            username: r.username,
+            scopes,
+            status,
+            status_reason: r.status_reason,
+            token_enc: r.token_enc,
+            token_key_version: r.token_key_version,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            refreshed_at: r.refreshed_at,
+            next_refresh_at: r.next_refresh_at,
+            refresh_attempts: r.refresh_attempts,
+            refresh_failing: r.refresh_failing != 0,
+            backoff_until: r.backoff_until,
+            last_error: r.last_error,
+            lease_owner: r.lease_owner,
+            lease_until: r.lease_until,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub(crate) fn typed(records: Vec<AccountRecord>) -> Result<Vec<AccountRow>, StoreError> {
+    records.into_iter().map(AccountRow::try_from).collect()
 }
 
 pub(crate) const COLUMNS: &str = "id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status, status_reason, token_enc, token_key_version, issued_at, expires_at, refreshed_at, next_refresh_at, refresh_attempts, refresh_failing, backoff_until, last_error, lease_owner, lease_until, created_at, updated_at";
@@ -43,7 +112,7 @@ pub struct NewAccount {
     pub ig_user_id: String,
     pub ig_scoped_id: String,
     pub username: Option<String>,
-    pub scopes: String,
+    pub scopes: Vec<InstagramScope>,
     pub token: TokenUpdate,
 }
 
@@ -81,65 +150,49 @@ pub struct RefreshCommit {
 pub struct AccountFilter {
     pub app_id: Option<String>,
     pub end_user: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<AccountStatus>,
 }
 
-impl Store {
-    pub async fn insert_account(&self, a: &NewAccount, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
-                token_enc, token_key_version, issued_at, expires_at, next_refresh_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $13)",
-        )
-        .bind(&a.id)
-        .bind(&a.app_id)
-        .bind(&a.end_user)
-        .bind(&a.ig_user_id)
-        .bind(&a.ig_scoped_id)
-        .bind(&a.username)
-        .bind(&a.scopes)
-        .bind(&a.token.token_enc)
+const INSERT: &str = "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
+        token_enc, token_key_version, issued_at, expires_at, next_refresh_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $13)";
+
+fn bind_insert<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    a: &NewAccount,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(a.id.clone())
+        .bind(a.app_id.clone())
+        .bind(a.end_user.clone())
+        .bind(a.ig_user_id.clone())
+        .bind(a.ig_scoped_id.clone())
+        .bind(a.username.clone())
+        .bind(InstagramScope::join(&a.scopes))
+        .bind(a.token.token_enc.clone())
         .bind(a.token.stored_key_version())
         .bind(a.token.issued_at)
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
         .bind(now)
-        .execute(self.w())
-        .await?;
-        Ok(())
-    }
+}
 
-    /// Many accounts in one transaction (imports, load tests, benchmarks).
-    pub async fn insert_accounts(&self, list: &[NewAccount], now: i64) -> Result<(), StoreError> {
-        let mut tx = self.w().begin().await?;
-        for a in list {
-            sqlx::query(
-                "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
-                    token_enc, token_key_version, issued_at, expires_at, next_refresh_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $13, $13)",
-            )
-            .bind(&a.id)
-            .bind(&a.app_id)
-            .bind(&a.end_user)
-            .bind(&a.ig_user_id)
-            .bind(&a.ig_scoped_id)
-            .bind(&a.username)
-            .bind(&a.scopes)
-            .bind(&a.token.token_enc)
-            .bind(a.token.key_version)
-            .bind(a.token.issued_at)
-            .bind(a.token.expires_at)
-            .bind(a.token.next_refresh_at)
-            .bind(now)
-            .execute(&mut *tx)
+/// The state changes of an account. Each is written on a [`Tx`], so that the
+/// caller commits it with its audit entry and outbox event.
+impl Tx {
+    pub async fn insert_account(&mut self, a: &NewAccount, now: i64) -> Result<(), StoreError> {
+        bind_insert(sqlx::query(INSERT), a, now)
+            .execute(self.conn())
             .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
     /// A re-connect: new token and scopes on the same account, which becomes active again.
-    pub async fn reconnect_account(&self, a: &NewAccount, now: i64) -> Result<bool, StoreError> {
+    pub async fn reconnect_account(
+        &mut self,
+        a: &NewAccount,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE accounts SET ig_scoped_id = $2, username = $3, scopes = $4, status = 'active', status_reason = NULL,
                 token_enc = $5, token_key_version = $6, issued_at = $7, expires_at = $8, refreshed_at = NULL,
@@ -150,24 +203,131 @@ impl Store {
         .bind(&a.id)
         .bind(&a.ig_scoped_id)
         .bind(&a.username)
-        .bind(&a.scopes)
+        .bind(InstagramScope::join(&a.scopes))
         .bind(&a.token.token_enc)
         .bind(a.token.stored_key_version())
         .bind(a.token.issued_at)
         .bind(a.token.expires_at)
         .bind(a.token.next_refresh_at)
         .bind(now)
-        .execute(self.w())
+        .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
+    /// The token stays (a re-connect replaces it), but nothing refreshes or serves it.
+    /// False when the account was not active.
+    pub async fn mark_reauth_required(
+        &mut self,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET status = 'reauth_required', status_reason = $2, next_refresh_at = NULL,
+                lease_owner = NULL, lease_until = NULL, last_error = $2, updated_at = $3
+             WHERE id = $1 AND status = 'active'",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revocation destroys: the ciphertext is deleted, not flagged. False when the
+    /// account was revoked already.
+    pub async fn revoke_account(
+        &mut self,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET status = 'revoked', status_reason = $2, token_enc = NULL, token_key_version = NULL,
+                next_refresh_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $3
+             WHERE id = $1 AND status <> 'revoked'",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account as this transaction sees it.
+    pub async fn get_account(&mut self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
+        sqlx::query_as::<_, AccountRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?
+            .map(AccountRow::try_from)
+            .transpose()
+    }
+}
+
+impl Store {
+    /// One account, committed alone (imports, tests); a connect goes through [`Tx`].
+    pub async fn insert_account(&self, a: &NewAccount, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.insert_account(a, now).await?;
+        tx.commit().await
+    }
+
+    /// Many accounts in one transaction (imports, load tests, benchmarks).
+    pub async fn insert_accounts(&self, list: &[NewAccount], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for a in list {
+            tx.insert_account(a, now).await?;
+        }
+        tx.commit().await
+    }
+
+    /// A re-connect committed alone, without audit or event (tests).
+    pub async fn reconnect_account(&self, a: &NewAccount, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = tx.reconnect_account(a, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// The status change alone, committed without audit or event (tests).
+    pub async fn mark_reauth_required(
+        &self,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = tx.mark_reauth_required(id, reason, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// The revocation alone, committed without audit or event (tests).
+    pub async fn revoke_account(
+        &self,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = tx.revoke_account(id, reason, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     pub async fn get_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
-        Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as::<_, AccountRecord>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?
+            .map(AccountRow::try_from)
+            .transpose()
     }
 
     pub async fn find_live_account(
@@ -179,12 +339,14 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM accounts WHERE app_id = $1 AND end_user = $2 AND ig_user_id = $3 AND status <> 'revoked'"
         );
-        Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as::<_, AccountRecord>(sqlx::AssertSqlSafe(sql))
             .bind(app_id)
             .bind(end_user)
             .bind(ig_user_id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?
+            .map(AccountRow::try_from)
+            .transpose()
     }
 
     /// Accounts in id order after `after_id`; each filter that is set narrows by an indexed
@@ -197,12 +359,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
         let (sql, values) = list_accounts_sql(filter);
-        let mut query = sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query_as::<_, AccountRecord>(sqlx::AssertSqlSafe(sql))
             .bind(after_id.unwrap_or("").to_string());
         for v in values {
             query = query.bind(v.to_string());
         }
-        Ok(query.bind(limit).fetch_all(&self.pool).await?)
+        typed(query.bind(limit).fetch_all(&self.pool).await?)
     }
 
     /// Takes the refresh lease unless another holder's lease is still running.
@@ -344,46 +506,6 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// The token stays (a re-connect replaces it), but nothing refreshes or serves it.
-    pub async fn mark_reauth_required(
-        &self,
-        id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE accounts SET status = 'reauth_required', status_reason = $2, next_refresh_at = NULL,
-                lease_owner = NULL, lease_until = NULL, last_error = $2, updated_at = $3
-             WHERE id = $1 AND status = 'active'",
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(now)
-        .execute(self.w())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Revocation destroys: the ciphertext is deleted, not flagged.
-    pub async fn revoke_account(
-        &self,
-        id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE accounts SET status = 'revoked', status_reason = $2, token_enc = NULL, token_key_version = NULL,
-                next_refresh_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $3
-             WHERE id = $1 AND status <> 'revoked'",
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(now)
-        .execute(self.w())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 /// The SQL of [`Store::list_accounts`] for `filter`, and the values of its filters in order
@@ -391,12 +513,13 @@ impl Store {
 pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<&str>) {
     let mut sql = format!("SELECT {COLUMNS} FROM accounts WHERE id > $1");
     let mut values = Vec::new();
+    let status = filter.status.map(AccountStatus::as_str);
     for (column, value) in [
-        ("app_id", &filter.app_id),
-        ("end_user", &filter.end_user),
-        ("status", &filter.status),
+        ("app_id", filter.app_id.as_deref()),
+        ("end_user", filter.end_user.as_deref()),
+        ("status", status),
     ] {
-        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
             values.push(v);
             sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
         }

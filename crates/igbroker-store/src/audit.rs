@@ -60,11 +60,11 @@ fn entry_hash(prev: &str, e: &AuditEntry) -> String {
 const COLUMNS: &str = "seq, id, at, actor, action, account_id, app_id, detail, prev_hash, hash";
 
 impl Store {
+    /// An entry that records no change (a token read, a Graph call), committed alone.
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        let mut tx = self.w().begin().await?;
-        append_in_tx(&mut tx, std::slice::from_ref(e)).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.append_audit(std::slice::from_ref(e)).await?;
+        tx.commit().await
     }
 
     pub async fn list_audit(

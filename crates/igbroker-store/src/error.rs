@@ -17,6 +17,15 @@ pub enum StoreError {
     NewerSchema(i64),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error(
+        "{table} row `{id}` holds {column} `{value}`, which this igbroker does not know; the row was written by another version or edited by hand: fix or remove it"
+    )]
+    Corrupt {
+        table: &'static str,
+        id: String,
+        column: &'static str,
+        value: String,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
@@ -39,4 +48,31 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// Reads a stored enum-like column, naming the row when the value is unknown.
+pub(crate) fn decode<T>(
+    table: &'static str,
+    id: &str,
+    column: &'static str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(value).ok_or_else(|| StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        column,
+        value: value.chars().take(80).collect(),
+    })
+}
+
+/// Reads a stored comma-joined scope list.
+pub(crate) fn decode_scopes(
+    table: &'static str,
+    id: &str,
+    value: &str,
+) -> Result<Vec<igbroker_core::InstagramScope>, StoreError> {
+    decode(table, id, "scopes", value, |v| {
+        igbroker_core::InstagramScope::parse_list(v).ok()
+    })
 }

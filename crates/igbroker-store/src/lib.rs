@@ -2,7 +2,8 @@
 //! replicas), with per-backend migrations and the same queries on both.
 //!
 //! Columns stay in the portable subset of `sqlx::Any` (TEXT, BIGINT, BLOB/BYTEA):
-//! times are unix seconds, flags are 0/1 integers.
+//! times are unix seconds, flags are 0/1 integers. Rows come out typed: a stored value this
+//! version does not know is an error naming the row, never a silent default.
 
 mod accounts;
 mod api_keys;
@@ -15,6 +16,7 @@ mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
+mod tx;
 mod webhooks;
 
 pub use accounts::{
@@ -29,4 +31,5 @@ pub use pool::{Backend, Store};
 pub use replicas::ReplicaRow;
 pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
 pub use scheduler::{AccountGauges, Claimed};
+pub use tx::Tx;
 pub use webhooks::{OutboxRow, WebhookDelivery};

@@ -34,13 +34,15 @@ impl Store {
              RETURNING {COLUMNS}",
             COLUMNS = crate::accounts::COLUMNS
         );
-        Ok(sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.w())
-            .await?)
+        crate::accounts::typed(
+            sqlx::query_as::<_, crate::accounts::AccountRecord>(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.w())
+                .await?,
+        )
     }
 
     /// The earliest time any active account needs attention (due refresh or
@@ -279,10 +281,13 @@ impl Store {
         })
     }
 
-    pub async fn count_accounts_with_status(&self, status: &str) -> Result<i64, StoreError> {
+    pub async fn count_accounts_with_status(
+        &self,
+        status: igbroker_core::AccountStatus,
+    ) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = $1")
-                .bind(status)
+                .bind(status.as_str())
                 .fetch_one(&self.pool)
                 .await?,
         )

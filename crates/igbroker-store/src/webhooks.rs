@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, Store, StoreError, Tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxRow {
@@ -32,21 +32,11 @@ pub struct WebhookDelivery {
 const COLUMNS: &str = "id, app_id, event, account_id, payload, created_at, attempts, next_attempt_at, delivered_at, failed_at, last_error";
 
 impl Store {
+    /// An event committed alone (tests); a state change enqueues on its [`Tx`].
     pub async fn enqueue_webhook(&self, row: &OutboxRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO webhook_outbox (id, app_id, event, account_id, payload, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&row.id)
-        .bind(&row.app_id)
-        .bind(&row.event)
-        .bind(&row.account_id)
-        .bind(&row.payload)
-        .bind(row.created_at)
-        .bind(row.next_attempt_at)
-        .execute(self.w())
-        .await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.enqueue_webhook(row).await?;
+        tx.commit().await
     }
 
     /// Leases due deliveries, like `claim_due` does for refreshes.
@@ -155,17 +145,15 @@ impl Store {
         .await?)
     }
 
+    /// A new sealed secret committed alone (tests); the service writes it on a [`Tx`].
     pub async fn set_app_webhook_secret(
         &self,
         app_id: &str,
         sealed: &[u8],
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE apps SET webhook_secret_enc = $2 WHERE id = $1")
-            .bind(app_id)
-            .bind(sealed)
-            .execute(self.w())
-            .await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.set_app_webhook_secret(app_id, sealed).await?;
+        tx.commit().await
     }
 
     pub async fn app_webhook_secret(&self, app_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -175,5 +163,38 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(v.flatten())
+    }
+}
+
+impl Tx {
+    /// Queues an event for the app's webhook, delivered once this commits.
+    pub async fn enqueue_webhook(&mut self, row: &OutboxRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_outbox (id, app_id, event, account_id, payload, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.id)
+        .bind(&row.app_id)
+        .bind(&row.event)
+        .bind(&row.account_id)
+        .bind(&row.payload)
+        .bind(row.created_at)
+        .bind(row.next_attempt_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_app_webhook_secret(
+        &mut self,
+        app_id: &str,
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE apps SET webhook_secret_enc = $2 WHERE id = $1")
+            .bind(app_id)
+            .bind(sealed)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 }

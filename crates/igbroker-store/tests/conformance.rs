@@ -3,7 +3,7 @@
 //! PostgreSQL half prints a notice and passes, unless IGBROKER_REQUIRE_PG is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use igbroker_core::{IdKind, PrefixedId};
+use igbroker_core::{AccountStatus, ConnectSessionStatus, IdKind, InstagramScope, PrefixedId};
 use igbroker_store::{
     AccountFilter, ApiKeyRow, AppRow, AuditEntry, ChainCheck, ConnectSessionRow, NewAccount,
     ReplicaRow, SealedColumn, SealedSwap, Store, StoreError, TokenUpdate,
@@ -122,9 +122,9 @@ impl Db {
             name: "App".into(),
             kind: "instagram_login".into(),
             client_id: "1234567890".into(),
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![InstagramScope::BusinessBasic],
             redirect_uri: "https://broker.example/oauth/callback".into(),
-            return_origins: "[\"https://service.example\"]".into(),
+            return_origins: vec!["https://service.example".into()],
             webhook_url: None,
             created_at: NOW,
             deleted_at: None,
@@ -153,7 +153,7 @@ impl Db {
             ig_user_id: ig_user_id.into(),
             ig_scoped_id: format!("scoped-{ig_user_id}"),
             username: Some(format!("user{ig_user_id}")),
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![InstagramScope::BusinessBasic],
         }
     }
 
@@ -170,11 +170,11 @@ impl Db {
             id: session_id,
             app_id: app_id.into(),
             end_user: "customer-1".into(),
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![InstagramScope::BusinessBasic],
             return_url: Some("https://service.example/done".into()),
             account_id: None,
             state_hash: format!("hash-of-{state}"),
-            status: "pending".into(),
+            status: ConnectSessionStatus::Pending,
             code_hash: None,
             result_account_id: None,
             error: None,
@@ -231,12 +231,16 @@ async fn apps_round_trip_list_and_soft_delete(db: Db) {
     assert_eq!(got.return_origins, apps[0].return_origins);
     assert!(db.store.get_app("app_missing").await.unwrap().is_none());
 
-    let page1 = db.store.list_apps(None, 2).await.unwrap();
+    let page1 = db.store.list_apps(None, None, 2).await.unwrap();
     assert_eq!(
         page1.iter().map(|a| &a.id).collect::<Vec<_>>(),
         vec![&apps[0].id, &apps[1].id]
     );
-    let page2 = db.store.list_apps(Some(&page1[1].id), 2).await.unwrap();
+    let page2 = db
+        .store
+        .list_apps(None, Some(&page1[1].id), 2)
+        .await
+        .unwrap();
     assert_eq!(
         page2.iter().map(|a| &a.id).collect::<Vec<_>>(),
         vec![&apps[2].id]
@@ -266,7 +270,7 @@ async fn apps_round_trip_list_and_soft_delete(db: Db) {
     assert!(db.store.delete_app(&apps[0].id, NOW).await.unwrap());
     assert!(!db.store.delete_app(&apps[0].id, NOW).await.unwrap());
     assert!(db.store.get_app(&apps[0].id).await.unwrap().is_none());
-    assert_eq!(db.store.list_apps(None, 10).await.unwrap().len(), 2);
+    assert_eq!(db.store.list_apps(None, None, 10).await.unwrap().len(), 2);
     // all_apps includes deleted apps: their secrets are still sealed records.
     assert_eq!(db.store.all_apps().await.unwrap().len(), 3);
 }
@@ -324,7 +328,7 @@ async fn connect_sessions_claim_once_and_finish_once(db: Db) {
     db.store.insert_connect_session(&s).await.unwrap();
     let got = db.store.get_connect_session(&s.id).await.unwrap().unwrap();
     assert_eq!(got.state_enc, s.state_enc);
-    assert_eq!(got.status, "pending");
+    assert_eq!(got.status.as_str(), "pending");
     assert_eq!(got.redirect_uri, s.redirect_uri);
     let by_state = db
         .store
@@ -361,19 +365,31 @@ async fn connect_sessions_claim_once_and_finish_once(db: Db) {
     );
     assert!(
         db.store
-            .finish_connect_session(&s.id, "connected", Some("acc_x"), None, NOW + 3)
+            .finish_connect_session(
+                &s.id,
+                ConnectSessionStatus::Connected,
+                Some("acc_x"),
+                None,
+                NOW + 3
+            )
             .await
             .unwrap()
     );
     assert!(
         !db.store
-            .finish_connect_session(&s.id, "error", None, Some("late"), NOW + 4)
+            .finish_connect_session(
+                &s.id,
+                ConnectSessionStatus::Error,
+                None,
+                Some("late"),
+                NOW + 4
+            )
             .await
             .unwrap(),
         "a session finishes once"
     );
     let got = db.store.get_connect_session(&s.id).await.unwrap().unwrap();
-    assert_eq!(got.status, "connected");
+    assert_eq!(got.status.as_str(), "connected");
     assert_eq!(got.result_account_id.as_deref(), Some("acc_x"));
     assert_eq!(got.completed_at, Some(NOW + 3));
 
@@ -388,7 +404,13 @@ async fn connect_sessions_claim_once_and_finish_once(db: Db) {
     );
     assert!(
         db.store
-            .finish_connect_session(&expired.id, "error", None, Some("expired"), NOW + 3600)
+            .finish_connect_session(
+                &expired.id,
+                ConnectSessionStatus::Error,
+                None,
+                Some("expired"),
+                NOW + 3600
+            )
             .await
             .unwrap()
     );
@@ -406,7 +428,7 @@ async fn accounts_insert_reconnect_and_find(db: Db) {
     let app = db.app().await;
     let a = db.account(&app.id, "customer-1", "17841000000000001").await;
     let row = db.store.get_account(&a.id).await.unwrap().unwrap();
-    assert_eq!(row.status, "active");
+    assert_eq!(row.status.as_str(), "active");
     assert_eq!(row.token_enc.as_deref(), Some(&a.token.token_enc[..]));
     assert_eq!(
         row.token_key_version,
@@ -438,14 +460,17 @@ async fn accounts_insert_reconnect_and_find(db: Db) {
         .await
         .unwrap();
     let again = NewAccount {
-        scopes: "instagram_business_basic,instagram_business_content_publish".into(),
+        scopes: vec![
+            InstagramScope::BusinessBasic,
+            InstagramScope::ContentPublish,
+        ],
         username: Some("renamed".into()),
         token: db.token(&a.id, "second-token", NOW + 10),
         ..a.clone()
     };
     assert!(db.store.reconnect_account(&again, NOW + 10).await.unwrap());
     let row = db.store.get_account(&a.id).await.unwrap().unwrap();
-    assert_eq!(row.status, "active");
+    assert_eq!(row.status.as_str(), "active");
     assert_eq!(row.status_reason, None);
     assert_eq!(row.scopes, again.scopes);
     assert_eq!(row.username.as_deref(), Some("renamed"));
@@ -546,12 +571,12 @@ async fn accounts_list_filters_and_cursor(db: Db) {
     assert_eq!(got[0].id, other.id);
 
     let reauth = AccountFilter {
-        status: Some("reauth_required".into()),
+        status: Some(AccountStatus::ReauthRequired),
         ..Default::default()
     };
     let got = db.store.list_accounts(&reauth, None, 100).await.unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].status, "reauth_required");
+    assert_eq!(got[0].status.as_str(), "reauth_required");
 }
 
 async fn identity_is_unique_among_live_accounts(db: Db) {
@@ -737,7 +762,7 @@ async fn revoke_deletes_the_ciphertext(db: Db) {
         "revoking twice is a no-op"
     );
     let row = db.store.get_account(&a.id).await.unwrap().unwrap();
-    assert_eq!(row.status, "revoked");
+    assert_eq!(row.status.as_str(), "revoked");
     assert_eq!(row.token_enc, None);
     assert_eq!(row.token_key_version, None);
     let (remaining,): (i64,) = sqlx::query_as(
@@ -1146,18 +1171,18 @@ async fn sqlite_plans_read_only_the_answer() {
             ..Default::default()
         },
         AccountFilter {
-            status: Some("active".into()),
+            status: Some(AccountStatus::Active),
             ..Default::default()
         },
         AccountFilter {
             app_id: Some("a".into()),
-            status: Some("active".into()),
+            status: Some(AccountStatus::Active),
             ..Default::default()
         },
         AccountFilter {
             app_id: Some("a".into()),
             end_user: Some("u".into()),
-            status: Some("active".into()),
+            status: Some(AccountStatus::Active),
         },
     ] {
         let (sql, values) = igbroker_store::list_accounts_sql(&filter);

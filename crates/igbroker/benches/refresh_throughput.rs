@@ -74,6 +74,7 @@ async fn run(
     let client_id = app["client_id"].as_str().unwrap().to_string();
     let (row, _) = igbroker::service::apps::create(
         &state,
+        "cli:test",
         serde_json::from_value(json!({"name": "bench", "client_id": client_id,
             "client_secret": app["client_secret"], "scopes": ["instagram_business_basic"],
             "redirect_uri": "http://127.0.0.1:1/cb"}))
@@ -125,7 +126,7 @@ async fn run(
                     ig_user_id: item["user_id"].as_str().unwrap().to_string(),
                     ig_scoped_id: item["id"].as_str().unwrap().to_string(),
                     username: None,
-                    scopes: "instagram_business_basic".into(),
+                    scopes: vec![igbroker_core::InstagramScope::BusinessBasic],
                     token: igbroker_store::TokenUpdate {
                         token_enc: state
                             .vault()
@@ -169,7 +170,7 @@ async fn run(
     assert_eq!(ok, n, "the bare loop must refresh every token");
 
     let t = Instant::now();
-    let stats = igbroker::scheduler::Scheduler::new(state.clone())
+    let stats = igbroker::worker::scheduler::Scheduler::new(state.clone())
         .run_until_idle(|_| {})
         .await
         .unwrap();

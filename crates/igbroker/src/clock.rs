@@ -23,7 +23,7 @@ impl RemoteClock {
     /// Reads the offset once (so the first `now` is right) and keeps it fresh.
     pub async fn start(
         url: &str,
-        shutdown: tokio_util_shim::Shutdown,
+        shutdown: crate::shutdown::Shutdown,
     ) -> anyhow::Result<RemoteClock> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -71,42 +71,5 @@ pub struct SandboxClockAdapter(pub instagram_sandbox::SandboxClock);
 impl Clock for SandboxClockAdapter {
     fn now(&self) -> OffsetDateTime {
         self.0.now()
-    }
-}
-
-pub mod tokio_util_shim {
-    //! A cloneable shutdown signal for background tasks.
-    use tokio::sync::watch;
-
-    #[derive(Clone)]
-    pub struct Shutdown(watch::Receiver<bool>);
-
-    pub struct Trigger(watch::Sender<bool>);
-
-    pub fn channel() -> (Trigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (Trigger(tx), Shutdown(rx))
-    }
-
-    impl Trigger {
-        pub fn fire(&self) {
-            let _ = self.0.send(true);
-        }
-    }
-
-    impl Shutdown {
-        pub fn is_fired(&self) -> bool {
-            *self.0.borrow()
-        }
-
-        pub async fn wait(&self) {
-            let mut rx = self.0.clone();
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    // The trigger is gone: nobody can ask us to stop, so stop now.
-                    return;
-                }
-            }
-        }
     }
 }

@@ -404,7 +404,7 @@ pub async fn run(
     let port = port.unwrap_or(if script_mode { 0 } else { 8080 });
     // Installed before the URLs are printed (see `os_shutdown_signal`); the script mode
     // keeps the default Ctrl-C, which simply ends it.
-    let stop = (!script_mode).then(server::os_shutdown_signal);
+    let stop = (!script_mode).then(crate::shutdown::os_shutdown_signal);
     let demo = Demo::start(port, data).await?;
     if script_mode {
         let mut lines = Vec::new();
@@ -468,9 +468,9 @@ pub async fn run(
     }
     // The scheduler runs too, so that moving the sandbox clock past a token's due
     // time (POST /_sandbox/clock) shows a refresh within `refresh.poll`.
-    let (trigger, shutdown) = crate::clock::tokio_util_shim::channel();
+    let (trigger, shutdown) = crate::shutdown::channel();
     let scheduler =
-        tokio::spawn(crate::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
+        tokio::spawn(crate::worker::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
     if let Some(stop) = stop {
         stop.await;
     }

@@ -8,6 +8,7 @@ use igbroker_core::{AccountStatus, ApiScope};
 use serde_json::json;
 
 use crate::http::request_id;
+use crate::service;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -118,32 +119,56 @@ impl ApiError {
     }
 }
 
-impl From<igbroker_store::StoreError> for ApiError {
-    fn from(e: igbroker_store::StoreError) -> Self {
+/// The one mapping from the broker's rules to HTTP.
+impl From<service::Error> for ApiError {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
         match e {
-            igbroker_store::StoreError::Unreachable { .. } => {
+            E::NotFound { what, id } => ApiError::NotFound { what, id },
+            E::Invalid(m) => ApiError::InvalidRequest(m),
+            E::InvalidState(m) => ApiError::InvalidState(m),
+            E::StateUsed => ApiError::StateUsed,
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::NotActive(status) => ApiError::not_active(status),
+            E::TooYoung { ready_at } => ApiError::TokenTooYoung {
+                ready_at: crate::util::rfc3339(ready_at),
+            },
+            E::AccountMismatch => ApiError::AccountMismatch,
+            E::MissingInstagramScope(m) => ApiError::MissingInstagramScope(m),
+            E::RateLimited {
+                message,
+                retry_after_secs,
+            } => ApiError::RateLimited {
+                message,
+                retry_after_secs,
+            },
+            e @ E::Upstream { .. } => ApiError::Upstream(e.to_string()),
+            E::UpstreamRefused(m) => ApiError::Upstream(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Store(igbroker_store::StoreError::Unreachable { .. }) => {
                 ApiError::Unavailable("the database is unreachable".into())
             }
-            igbroker_store::StoreError::Conflict(m) => ApiError::Conflict(m),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<igbroker_vault::VaultError> for ApiError {
-    fn from(e: igbroker_vault::VaultError) -> Self {
-        match e {
+            E::Store(igbroker_store::StoreError::Conflict(m)) => ApiError::Conflict(m),
+            E::Store(other) => ApiError::Internal(other.to_string()),
             // An operator's mistake (a key missing from this replica's ring), not a bug: say
             // which key, so the fix is obvious; the message names a version, never material.
-            igbroker_vault::VaultError::UnknownKeyVersion(v) => {
+            E::Vault(e @ igbroker_vault::VaultError::UnknownKeyVersion(v)) => {
                 tracing::error!(key_version = v, error = %e, "cannot decrypt a stored secret");
                 ApiError::Unavailable(format!(
                     "this record was encrypted with key v{v}, which the key ring does not hold; \
                      the broker's operator must add that key (`igbroker keys status` lists what is missing)"
                 ))
             }
-            other => ApiError::Internal(format!("vault: {other}")),
+            E::Vault(other) => ApiError::Internal(format!("vault: {other}")),
+            E::Internal(m) => ApiError::Internal(m),
         }
+    }
+}
+
+/// Handlers and extractors that read the store directly go through the same mapping.
+impl From<igbroker_store::StoreError> for ApiError {
+    fn from(e: igbroker_store::StoreError) -> Self {
+        service::Error::from(e).into()
     }
 }
 

@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::clock::RemoteClock;
-use crate::clock::tokio_util_shim::Shutdown;
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::state::{AppState, instagram_client};
 
 /// The key ring named by the configuration: `keys.ring` (env) or `keys.ring_file`.
@@ -65,47 +65,4 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-///
-/// The handlers are installed when this is called, not when it is first polled: a
-/// command calls it before announcing itself, so a signal sent as soon as a URL is
-/// printed is never met by the default action (which would end the process
-/// without draining or releasing leases).
-pub fn os_shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let int = signal(SignalKind::interrupt());
-        let term = signal(SignalKind::terminate());
-        async move {
-            let int = async {
-                match int {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            let term = async {
-                match term {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = int => {},
-                _ = term => {},
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

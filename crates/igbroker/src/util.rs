@@ -4,9 +4,17 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::ApiError;
+use crate::service::Error;
 
-/// RFC 3339 in UTC with a `Z`, to the second (CONTRACT §3).
+/// A comma-joined list as stored (API key scopes and apps).
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// RFC 3339 in UTC with a `Z`, to the second: the one time format of the API.
 pub fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -14,11 +22,11 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-pub fn parse_rfc3339(s: &str) -> Result<i64, ApiError> {
+pub fn parse_rfc3339(s: &str) -> Result<i64, Error> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(|t| t.unix_timestamp())
         .map_err(|_| {
-            ApiError::InvalidRequest(format!(
+            Error::Invalid(format!(
                 "`{s}` is not an RFC 3339 time like 2026-11-29T05:20:34Z"
             ))
         })
@@ -33,20 +41,20 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn limit(&self) -> Result<i64, ApiError> {
+    pub fn limit(&self) -> Result<i64, Error> {
         let Some(text) = self.limit.as_deref() else {
             return Ok(50);
         };
         match text.trim().parse::<i64>() {
             Ok(n) if (1..=500).contains(&n) => Ok(n),
-            _ => Err(ApiError::InvalidRequest(format!(
+            _ => Err(Error::Invalid(format!(
                 "limit `{text}` is not allowed: use a whole number from 1 to 500"
             ))),
         }
     }
 
     /// Cursors are opaque to callers; inside they are the last id seen.
-    pub fn after(&self) -> Result<Option<String>, ApiError> {
+    pub fn after(&self) -> Result<Option<String>, Error> {
         match &self.cursor {
             None => Ok(None),
             Some(c) if c.is_empty() => Ok(None),
@@ -55,9 +63,7 @@ impl PageQuery {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .map(Some)
-                .ok_or_else(|| {
-                    ApiError::InvalidRequest("cursor is not one this API returned".into())
-                }),
+                .ok_or_else(|| Error::Invalid("cursor is not one this API returned".into())),
         }
     }
 }

@@ -165,7 +165,7 @@ async fn short_lease_given_back(env: TestEnv) {
         .await;
     let state = env.state.clone();
     let run = tokio::spawn(async move {
-        igbroker::scheduler::Scheduler::new(state)
+        igbroker::worker::scheduler::Scheduler::new(state)
             .run_until_idle(|_| {})
             .await
             .unwrap()
@@ -210,8 +210,8 @@ async fn budget_limits_each_window(env: TestEnv) {
     env.seed(12, 45 * DAY).await;
     // Two schedulers (as two replicas would) share the app's budget of 5 a minute.
     let run = |env: &TestEnv| {
-        let a = igbroker::scheduler::Scheduler::new(env.state.clone());
-        let b = igbroker::scheduler::Scheduler::new(env.state.clone());
+        let a = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
+        let b = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
         async move {
             let (x, y) = tokio::join!(a.run_until_idle(|_| {}), b.run_until_idle(|_| {}));
             (x.unwrap(), y.unwrap())
@@ -297,7 +297,7 @@ fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value>
             let sig = h["x-igbroker-signature"].to_str().unwrap();
             assert_eq!(
                 sig,
-                igbroker::service::webhooks::sign(secret.as_bytes(), ts, body),
+                igbroker::service::events::sign(secret.as_bytes(), ts, body),
                 "bad signature"
             );
             serde_json::from_slice(body).unwrap()

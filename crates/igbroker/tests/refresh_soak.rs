@@ -44,7 +44,7 @@ async fn thousand_accounts_stay_valid_for_120_days_under_transient_faults() {
             .unwrap();
         for a in &bad {
             assert_eq!(
-                a.status,
+                a.status.as_str(),
                 "active",
                 "account {} lost its token at day {}",
                 a.id,

@@ -94,6 +94,7 @@ async fn cluster() -> Option<Cluster> {
     assert!(st.is_success(), "{app}");
     let (row, _) = igbroker::service::apps::create(
         &state,
+        "cli:test",
         serde_json::from_value(json!({
             "name": "load", "client_id": s(&app["client_id"]), "client_secret": s(&app["client_secret"]),
             "scopes": ["instagram_business_basic"], "redirect_uri": "http://127.0.0.1:1/oauth/callback",
@@ -308,7 +309,7 @@ async fn a_replica_killed_mid_storm_loses_no_token_and_leaves_no_stuck_lease() {
         .unwrap();
     assert_eq!(accounts.len(), N);
     for a in &accounts {
-        assert_eq!(a.status, "active", "{} lost its token", a.id);
+        assert_eq!(a.status.as_str(), "active", "{} lost its token", a.id);
         assert!(a.expires_at.unwrap() > now, "{} expired", a.id);
         assert!(a.lease_until.is_none(), "{} kept a lease", a.id);
     }

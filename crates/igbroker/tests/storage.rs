@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{Backend, TestEnv, USER, contains, s};
-use igbroker::clock::tokio_util_shim;
-use igbroker::replica::{self, RingReload};
 use igbroker::service::rotation::{self, ReencryptOptions, Silent};
+use igbroker::shutdown;
+use igbroker::worker::replica::{self, RingReload};
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{NewAccount, ReplicaRow, TokenUpdate};
 use igbroker_vault::{Aad, KeyRing, KeyState, Vault, sealed_key_version};
@@ -205,7 +205,7 @@ async fn seed_accounts(env: &TestEnv, n: usize) -> Vec<(String, String)> {
             ig_user_id: format!("1784199{i:010}"),
             ig_scoped_id: format!("99{i:010}"),
             username: None,
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![igbroker_core::InstagramScope::BusinessBasic],
             token: TokenUpdate {
                 token_enc: sealed,
                 key_version: i64::from(env.state.vault().current_version()),
@@ -337,7 +337,7 @@ both_backends!(canary_no_plaintext_in_files_dumps_or_trace_logs, canary);
 // --- rotation under load -------------------------------------------------------------
 
 async fn rotation_under_load(env: TestEnv) {
-    let (trigger, shutdown) = tokio_util_shim::channel();
+    let (trigger, shutdown) = shutdown::channel();
     let heartbeat =
         replica::register_with_interval(env.state.clone(), shutdown, Duration::from_millis(50))
             .await;
@@ -571,7 +571,7 @@ both_backends!(
 // --- replicas ------------------------------------------------------------------------
 
 async fn replicas_block_rotation(env: TestEnv) {
-    let (trigger, shutdown) = tokio_util_shim::channel();
+    let (trigger, shutdown) = shutdown::channel();
     let heartbeat = replica::register_and_heartbeat(env.state.clone(), shutdown).await;
     // The CLI works on a copy of the ring with a new version the broker never sees.
     let cli_ring = env.dir.path().join("cli-keys.toml");

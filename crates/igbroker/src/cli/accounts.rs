@@ -5,12 +5,11 @@ use clap::Subcommand;
 use igbroker_store::AccountFilter;
 use serde_json::json;
 
-use crate::cli::cli_actor;
-use crate::error::ApiError;
-use crate::scheduler::Scheduler;
+use crate::cli::{cli_actor, fail};
 use crate::service::accounts::{self, AccountView};
 use crate::service::refresh;
 use crate::state::AppState;
+use crate::worker::scheduler::Scheduler;
 
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
@@ -37,10 +36,6 @@ pub enum AccountsCommand {
     Revoke { id: String },
 }
 
-fn api_err(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{} ({})", e, e.code())
-}
-
 pub async fn run(
     state: &AppState,
     command: AccountsCommand,
@@ -56,15 +51,18 @@ pub async fn run(
             let filter = AccountFilter {
                 app_id: app,
                 end_user,
-                status,
+                status: status
+                    .as_deref()
+                    .map(accounts::parse_status)
+                    .transpose()
+                    .map_err(fail)?,
             };
             let mut after: Option<String> = None;
             let mut all = Vec::new();
             loop {
-                let rows = state
-                    .store()
-                    .list_accounts(&filter, after.as_deref(), 500)
-                    .await?;
+                let rows = accounts::list(state, &filter, after.as_deref(), 500)
+                    .await
+                    .map_err(fail)?;
                 let done = rows.len() < 500;
                 after = rows.last().map(|r| r.id.clone());
                 all.extend(rows.iter().map(|r| AccountView::from_row(r, state.now())));
@@ -94,7 +92,7 @@ pub async fn run(
             }
         }
         AccountsCommand::Show { id } => {
-            let acc = accounts::get(state, &id).await.map_err(api_err)?;
+            let acc = accounts::get(state, &id).await.map_err(fail)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&AccountView::from_row(&acc, state.now()))?
@@ -103,11 +101,11 @@ pub async fn run(
         AccountsCommand::Revoke { id } => {
             let acc = accounts::revoke(state, &id, &actor, "revoked_by_cli")
                 .await
-                .map_err(api_err)?;
+                .map_err(fail)?;
             if json_out {
                 println!(
                     "{}",
-                    json!({"id": acc.id, "status": acc.status, "upstream_revoked": false})
+                    json!({"id": acc.id, "status": acc.status.as_str(), "upstream_revoked": false})
                 );
             } else {
                 println!(
@@ -119,7 +117,7 @@ pub async fn run(
         AccountsCommand::Refresh { id: Some(id), .. } => {
             let acc = refresh::refresh_now(state, &id, &actor)
                 .await
-                .map_err(api_err)?;
+                .map_err(fail)?;
             let view = AccountView::from_row(&acc, state.now());
             if json_out {
                 println!("{}", serde_json::to_value(&view)?);
@@ -137,7 +135,7 @@ pub async fn run(
             let stats = Scheduler::new(state.clone())
                 .run_until_idle(|s| bar.set(s.attempts() + s.deferred))
                 .await
-                .map_err(api_err)?;
+                .map_err(fail)?;
             bar.finish();
             report(
                 json_out,
@@ -149,7 +147,10 @@ pub async fn run(
             }
         }
         AccountsCommand::Refresh { all: true, .. } => {
-            let total = state.store().count_accounts_with_status("active").await?;
+            let total = state
+                .store()
+                .count_accounts_with_status(igbroker_core::AccountStatus::Active)
+                .await?;
             let bar = progress(total as u64, "active");
             let (mut ok, mut too_young, mut failed) = (0u64, 0u64, 0u64);
             let mut after = String::new();
@@ -160,7 +161,7 @@ pub async fn run(
                 for id in ids {
                     match refresh::refresh_now(state, &id, &actor).await {
                         Ok(_) => ok += 1,
-                        Err(ApiError::TokenTooYoung { .. }) => too_young += 1,
+                        Err(crate::service::Error::TooYoung { .. }) => too_young += 1,
                         Err(e) => {
                             failed += 1;
                             bar.note(&format!("{id}: {e}"));

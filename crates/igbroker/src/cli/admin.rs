@@ -7,16 +7,11 @@ use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::cli::cli_actor;
-use crate::error::ApiError;
+use crate::cli::{cli_actor, fail};
 use crate::service::apps::{self, AppView, NewApp};
-use crate::service::{accounts, audit};
+use crate::service::audit;
 use crate::state::AppState;
 use crate::util::rfc3339;
-
-fn api_err(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{} ({})", e, e.code())
-}
 
 #[derive(Debug, Subcommand)]
 pub enum AppsCommand {
@@ -132,18 +127,9 @@ pub async fn apps(
                 return_origins,
                 webhook_url,
             };
-            let (row, webhook_secret) = apps::create(state, req).await.map_err(api_err)?;
-            audit::record(
-                state,
-                &cli_actor(),
-                "app.created",
-                None,
-                Some(&row.id),
-                json!({"client_id": row.client_id}),
-            )
-            .await
-            .map_err(api_err)?;
-            let view = apps::shown_once(&row, webhook_secret).map_err(api_err)?;
+            let (row, webhook_secret) =
+                apps::create(state, &cli_actor(), req).await.map_err(fail)?;
+            let view = apps::shown_once(&row, webhook_secret).map_err(fail)?;
             if json_out {
                 println!("{view}");
             } else {
@@ -157,7 +143,7 @@ pub async fn apps(
             }
         }
         AppsCommand::List => {
-            let rows = state.store().list_apps(None, 10_000).await?;
+            let rows = apps::list(state, None, None, 10_000).await.map_err(fail)?;
             let views: Vec<AppView> = rows.iter().map(AppView::from_row).collect();
             if json_out {
                 println!("{}", json!({"data": views}));
@@ -174,7 +160,7 @@ pub async fn apps(
             }
         }
         AppsCommand::Show { id } => {
-            let row = apps::get(state, &id).await.map_err(api_err)?;
+            let row = apps::get(state, &id).await.map_err(fail)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&AppView::from_row(&row))?
@@ -210,9 +196,9 @@ pub async fn apps(
             };
             let updated = apps::update(state, &cli_actor(), &id, changes)
                 .await
-                .map_err(api_err)?;
+                .map_err(fail)?;
             let view =
-                apps::shown_once(&updated.row, updated.webhook_secret.clone()).map_err(api_err)?;
+                apps::shown_once(&updated.row, updated.webhook_secret.clone()).map_err(fail)?;
             if json_out {
                 println!("{view}");
             } else {
@@ -223,71 +209,23 @@ pub async fn apps(
             }
         }
         AppsCommand::Remove { id } => {
-            apps::get(state, &id).await.map_err(api_err)?;
-            state
-                .store()
-                .delete_app(&id, state.now())
-                .await
-                .map_err(|e| api_err(e.into()))?;
-            audit::record(
-                state,
-                &cli_actor(),
-                "app.deleted",
-                None,
-                Some(&id),
-                json!({}),
-            )
-            .await
-            .map_err(api_err)?;
+            apps::delete(state, &cli_actor(), &id).await.map_err(fail)?;
             println!("removed {id}");
         }
         AppsCommand::Doctor { id } => {
-            let row = apps::get(state, &id).await.map_err(api_err)?;
-            let mut problems = Vec::new();
-            let mut notes = Vec::new();
-            if let Err(e) = apps::client_secret(state, &row) {
-                problems.push(format!("the client secret does not decrypt: {e}"));
-            }
-            match url::Url::parse(&row.redirect_uri) {
-                Ok(u) if u.scheme() != "https" && !crate::config::is_loopback_url(&row.redirect_uri) => problems.push(format!(
-                    "redirect_uri {} is not https: Instagram accepts only https redirect URIs", row.redirect_uri
-                )),
-                Ok(_) => notes.push(format!(
-                    "register exactly `{}` under OAuth redirect URIs (Instagram compares byte for byte, trailing slash included)",
-                    row.redirect_uri
-                )),
-                Err(e) => problems.push(format!("redirect_uri does not parse: {e}")),
-            }
-            if !row.client_id.bytes().all(|b| b.is_ascii_digit())
-                && !state.config().instagram_is_loopback()
-            {
-                problems.push("client_id is not numeric: use the Instagram App ID from Business login settings".into());
-            }
-            if let Err(e) = igbroker_core::InstagramScope::parse_list(&row.scopes) {
-                problems.push(e.to_string());
-            }
-            if let Some(w) = &row.webhook_url
-                && w.starts_with("http://")
-                && !crate::config::is_loopback_url(w)
-            {
-                problems.push(format!(
-                    "webhook_url {w} is not https: signed events would cross the network in clear"
-                ));
-            }
+            let d = apps::doctor(state, &id).await.map_err(fail)?;
+            let (problems, notes) = (&d.problems, &d.notes);
             if json_out {
-                println!(
-                    "{}",
-                    json!({"app_id": row.id, "ok": problems.is_empty(), "problems": problems, "notes": notes})
-                );
+                println!("{}", serde_json::to_value(&d)?);
             } else {
-                for n in &notes {
+                for n in notes {
                     println!("note: {n}");
                 }
-                for p in &problems {
+                for p in problems {
                     println!("problem: {p}");
                 }
                 if problems.is_empty() {
-                    println!("{}: no problem found", row.id);
+                    println!("{}: no problem found", d.app_id);
                 }
             }
             if !problems.is_empty() {
@@ -305,9 +243,9 @@ pub async fn token(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     if reveal {
-        let (acc, token) = accounts::read_token(state, account_id, &cli_actor())
+        let (acc, token) = crate::service::tokens::read_token(state, account_id, &cli_actor())
             .await
-            .map_err(api_err)?;
+            .map_err(fail)?;
         if json_out {
             println!(
                 "{}",
@@ -317,9 +255,9 @@ pub async fn token(
             println!("{}", token.expose_secret());
         }
     } else {
-        let acc = accounts::require_usable(state, account_id)
+        let acc = crate::service::refresh::require_usable(state, account_id)
             .await
-            .map_err(api_err)?;
+            .map_err(fail)?;
         let expires = acc.expires_at.map(rfc3339).unwrap_or_default();
         if json_out {
             println!(

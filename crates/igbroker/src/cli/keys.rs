@@ -10,9 +10,9 @@ use igbroker_vault::{KeyRing, Vault};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::replica::{self, wall_clock_now};
 use crate::server;
 use crate::service::rotation::{self, KeyUsage, Progress, ReencryptOptions};
+use crate::worker::replica::{self, wall_clock_now};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

@@ -1,5 +1,6 @@
-//! The `igbroker` command line (CONTRACT §1). Exit 0 on success, 1 on a failure
-//! the message explains, 2 on wrong usage.
+//! The `igbroker` command line. Exit 0 on success, 1 on a failure the message
+//! explains, 2 on wrong usage. Verbs parse, call the service layer and print;
+//! the rules are in `service`.
 
 mod accounts;
 mod admin;
@@ -199,7 +200,7 @@ fn unreachable_command() -> anyhow::Result<ExitCode> {
 /// The broker's state for an administrative verb: same database, key ring and
 /// leases as `serve`, so a CLI refresh never races a server's.
 async fn cli_state(config: Config) -> anyhow::Result<crate::state::AppState> {
-    let (_trigger, shutdown) = crate::clock::tokio_util_shim::channel();
+    let (_trigger, shutdown) = crate::shutdown::channel();
     let clock = crate::server::clock_for(&config, shutdown).await?;
     crate::server::build_state(config, clock).await
 }
@@ -210,4 +211,11 @@ pub fn cli_actor() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
+}
+
+/// The one mapping from the broker's rules to the command line: the message and
+/// its stable code (the same as the HTTP API's `error.code`); `main` prints it and
+/// exits with status 1.
+pub fn fail(e: crate::service::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e} ({})", e.code())
 }

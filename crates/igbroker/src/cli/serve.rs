@@ -5,12 +5,12 @@ use igbroker_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::clock::tokio_util_shim;
 use crate::config::Config;
 use crate::server;
+use crate::shutdown as tokio_util_shim;
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let stop = server::os_shutdown_signal();
+    let stop = crate::shutdown::os_shutdown_signal();
     let (trigger, shutdown) = tokio_util_shim::channel();
     let clock = server::clock_for(&config, shutdown.clone()).await?;
     let listen = config.listen.clone();
@@ -19,9 +19,10 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, database = state.store().backend().name(), "igbroker serving");
-    let replica = crate::replica::register_and_heartbeat(state.clone(), shutdown.clone()).await;
+    let replica =
+        crate::worker::replica::register_and_heartbeat(state.clone(), shutdown.clone()).await;
     let scheduler = state.config().refresh.scheduler.then(|| {
-        tokio::spawn(crate::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
+        tokio::spawn(crate::worker::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
     });
     let result = server::serve(listener, state, stop).await;
     // The HTTP side has drained; now let background work finish or give back its leases.
@@ -86,7 +87,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let stop = server::os_shutdown_signal();
+    let stop = crate::shutdown::os_shutdown_signal();
     let sandbox =
         instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
     let listener = TcpListener::bind(("127.0.0.1", port))

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use igbroker_core::{AccountStatus, ApiScope};
+use igbroker_core::ApiScope;
 use igbroker_store::AccountFilter;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::bad_query;
 use crate::service::accounts::{self, AccountView};
-use crate::service::apps::split_list;
+use crate::service::apps::scope_names;
 use crate::service::{graph, refresh};
 use crate::state::AppState;
 use crate::util::{PageQuery, page, rfc3339};
@@ -36,13 +36,11 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::AccountsRead)?;
     let Query(q) = q.map_err(bad_query)?;
-    if let Some(s) = &q.status
-        && AccountStatus::parse(s).is_none()
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "status `{s}` is not one of active, reauth_required, revoked, suspended"
-        )));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(accounts::parse_status)
+        .transpose()?;
     match (&q.app_id, caller.app_ids.is_empty()) {
         (Some(a), _) => caller.require_app(a)?,
         (None, false) => {
@@ -56,12 +54,9 @@ pub async fn list(
     let filter = AccountFilter {
         app_id: q.app_id.clone(),
         end_user: q.end_user.clone(),
-        status: q.status.clone(),
+        status,
     };
-    let rows = state
-        .store()
-        .list_accounts(&filter, q.page.after()?.as_deref(), limit + 1)
-        .await?;
+    let rows = accounts::list(&state, &filter, q.page.after()?.as_deref(), limit + 1).await?;
     let (rows, next) = page(rows, limit, |r| r.id.clone());
     let now = state.now();
     let data: Vec<AccountView> = rows.iter().map(|r| AccountView::from_row(r, now)).collect();
@@ -95,11 +90,11 @@ pub async fn token(
 ) -> ApiResult<Response> {
     caller.require(ApiScope::TokensRead)?;
     owned(&state, &caller, &id).await?;
-    let (acc, token) = accounts::read_token(&state, &id, &caller.actor()).await?;
+    let (acc, token) = crate::service::tokens::read_token(&state, &id, &caller.actor()).await?;
     let body = json!({
         "access_token": token.expose_secret(),
         "expires_at": acc.expires_at.map(rfc3339),
-        "scopes": split_list(&acc.scopes),
+        "scopes": scope_names(&acc.scopes),
     });
     Ok((
         StatusCode::OK,
@@ -129,19 +124,22 @@ pub async fn revoke(
     owned(&state, &caller, &id).await?;
     let acc = accounts::revoke(&state, &id, &caller.actor(), "revoked_by_api").await?;
     Ok(Json(
-        json!({"id": acc.id, "status": acc.status, "upstream_revoked": false}),
+        json!({"id": acc.id, "status": acc.status.as_str(), "upstream_revoked": false}),
     ))
 }
 
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<accounts::ImportRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<
+        Json<crate::service::connect::ImportRequest>,
+        axum::extract::rejection::JsonRejection,
+    >,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     caller.require(ApiScope::AccountsWrite)?;
     let Json(req) = body.map_err(crate::http::bad_json)?;
     caller.require_app(&req.app_id)?;
-    let (acc, created) = accounts::import(&state, req, &caller.actor()).await?;
+    let (acc, created) = crate::service::connect::import(&state, req, &caller.actor()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

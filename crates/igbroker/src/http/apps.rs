@@ -9,7 +9,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::{bad_json, bad_query};
 use crate::service::apps::{self, AppChanges, AppView, NewApp};
-use crate::service::audit;
 use crate::state::AppState;
 use crate::util::{PageQuery, page};
 
@@ -25,16 +24,7 @@ pub async fn create(
         ));
     }
     let Json(req) = body.map_err(bad_json)?;
-    let (row, webhook_secret) = apps::create(&state, req).await?;
-    audit::record(
-        &state,
-        &caller.actor(),
-        "app.created",
-        None,
-        Some(&row.id),
-        json!({"client_id": row.client_id}),
-    )
-    .await?;
+    let (row, webhook_secret) = apps::create(&state, &caller.actor(), req).await?;
     Ok((
         StatusCode::CREATED,
         Json(apps::shown_once(&row, webhook_secret)?),
@@ -51,14 +41,8 @@ pub async fn list(
         .or_else(|_| caller.require(ApiScope::AppsWrite))?;
     let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit()?;
-    let rows = state
-        .store()
-        .list_apps(q.after()?.as_deref(), limit + 1)
-        .await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| caller.require_app(&r.id).is_ok())
-        .collect();
+    let only = (!caller.app_ids.is_empty()).then_some(caller.app_ids.as_slice());
+    let rows = apps::list(&state, only, q.after()?.as_deref(), limit + 1).await?;
     let (rows, next) = page(rows, limit, |r| r.id.clone());
     let data: Vec<AppView> = rows.iter().map(AppView::from_row).collect();
     Ok(Json(json!({"data": data, "next_cursor": next})))
@@ -100,16 +84,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.require(ApiScope::AppsWrite)?;
     caller.require_app(&id)?;
-    apps::get(&state, &id).await?;
-    state.store().delete_app(&id, state.now()).await?;
-    audit::record(
-        &state,
-        &caller.actor(),
-        "app.deleted",
-        None,
-        Some(&id),
-        json!({}),
-    )
-    .await?;
+    apps::delete(&state, &caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

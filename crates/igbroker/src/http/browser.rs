@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use axum::response::{Html, IntoResponse, Response};
-use igbroker_core::ApiScope;
+use igbroker_core::{ApiScope, ConnectSessionStatus};
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
@@ -74,12 +74,12 @@ pub async fn callback(
 }
 
 fn result_page(o: &Outcome) -> Response {
-    let (title, detail) = match o.status.as_str() {
-        "connected" => (
+    let (title, detail) = match o.status {
+        ConnectSessionStatus::Connected => (
             "Instagram account connected",
             "You can close this window.".to_string(),
         ),
-        "denied" => (
+        ConnectSessionStatus::Denied => (
             "Connection cancelled",
             "Instagram reported that access was not granted.".to_string(),
         ),
@@ -106,7 +106,7 @@ fn result_page(o: &Outcome) -> Response {
          <h1>{title}</h1><p>{detail}</p>{account}\
          <p>Session <code id=\"session-id\">{}</code>, status <code id=\"status\">{}</code></p></body></html>",
         html_escape(&o.session_id),
-        html_escape(&o.status)
+        html_escape(o.status.as_str())
     );
     (StatusCode::OK, [(CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }

@@ -3,7 +3,7 @@ use igbroker_core::{ApiScope, IdKind, PrefixedId};
 use igbroker_store::{ApiKeyRow, Store};
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::service::error::{Error, Result};
 use crate::util::rfc3339;
 
 #[derive(Debug, Serialize)]
@@ -22,8 +22,8 @@ impl ApiKeyView {
         ApiKeyView {
             id: r.id.clone(),
             name: r.name.clone(),
-            scopes: crate::service::apps::split_list(&r.scopes),
-            app_ids: crate::service::apps::split_list(&r.app_ids),
+            scopes: crate::util::split_list(&r.scopes),
+            app_ids: crate::util::split_list(&r.app_ids),
             created_at: rfc3339(r.created_at),
             last_used_at: r.last_used_at.map(rfc3339),
             revoked_at: r.revoked_at.map(rfc3339),
@@ -38,22 +38,19 @@ pub async fn create(
     scopes: &[String],
     app_ids: &[String],
     now: i64,
-) -> Result<(ApiKeyRow, String), ApiError> {
+) -> Result<(ApiKeyRow, String)> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::InvalidRequest(
-            "name must be 1 to 200 characters".into(),
-        ));
+        return Err(Error::Invalid("name must be 1 to 200 characters".into()));
     }
-    let scopes =
-        ApiScope::parse_list(scopes).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let scopes = ApiScope::parse_list(scopes).map_err(|e| Error::Invalid(e.to_string()))?;
     if scopes.is_empty() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "give the key at least one scope, e.g. `admin` or `tokens:read`".into(),
         ));
     }
     for a in app_ids {
-        PrefixedId::parse(IdKind::App, a).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        PrefixedId::parse(IdKind::App, a).map_err(|e| Error::Invalid(e.to_string()))?;
     }
     let key = new_api_key();
     let row = ApiKeyRow {

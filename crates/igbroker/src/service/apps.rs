@@ -1,12 +1,17 @@
+//! Instagram app registrations: validation, the sealed client and webhook
+//! secrets, and every change written with its audit entry in one transaction.
+//! First in the service chain: it imports no other rule module.
+
 use igbroker_core::urls::{normalize_origin, validate_redirect_uri};
 use igbroker_core::{IdKind, InstagramScope, PrefixedId};
 use igbroker_store::AppRow;
 use igbroker_vault::Aad;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::service::audit;
+use crate::service::error::{Error, Result};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
@@ -46,33 +51,40 @@ impl AppView {
             name: row.name.clone(),
             kind: row.kind.clone(),
             client_id: row.client_id.clone(),
-            scopes: split_list(&row.scopes),
+            scopes: scope_names(&row.scopes),
             redirect_uri: row.redirect_uri.clone(),
-            return_origins: serde_json::from_str(&row.return_origins).unwrap_or_default(),
+            return_origins: row.return_origins.clone(),
             webhook_url: row.webhook_url.clone(),
             created_at: rfc3339(row.created_at),
         }
     }
 }
 
-pub fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// Scopes as the API shows them.
+pub fn scope_names(scopes: &[InstagramScope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+/// Where an app's webhook signing secret is sealed.
+pub fn webhook_secret_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "webhook_secret")
 }
 
 pub fn secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "client_secret")
 }
 
-/// Registers an app; returns it and, when it has a webhook, the signing secret
-/// (shown once).
-pub async fn create(state: &AppState, req: NewApp) -> Result<(AppRow, Option<String>), ApiError> {
+/// Registers an app (audited as `app.created`); returns it and, when it has a
+/// webhook, the signing secret (shown once).
+pub async fn create(
+    state: &AppState,
+    actor: &str,
+    req: NewApp,
+) -> Result<(AppRow, Option<String>)> {
     let name = valid_name(&req.name)?;
     let kind = req.kind.as_deref().unwrap_or("instagram_login");
     if kind != "instagram_login" {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::Invalid(format!(
             "kind `{kind}` is not supported; use \"instagram_login\""
         )));
     }
@@ -83,7 +95,7 @@ pub async fn create(state: &AppState, req: NewApp) -> Result<(AppRow, Option<Str
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "client_id must be the Instagram App ID (App Dashboard > Instagram > API setup with Instagram login), not the Meta App ID".into(),
         ));
     }
@@ -112,61 +124,71 @@ pub async fn create(state: &AppState, req: NewApp) -> Result<(AppRow, Option<Str
         created_at: state.now(),
         deleted_at: None,
     };
-    state.store().insert_app(&row).await?;
+    let created = audit::entry(
+        state,
+        actor,
+        "app.created",
+        None,
+        Some(&row.id),
+        json!({"client_id": row.client_id}),
+    );
     let webhook_secret = match row.webhook_url {
-        Some(_) => Some(crate::service::webhooks::new_secret(state, &row.id).await?),
+        Some(_) => Some(new_webhook_secret(state, &row.id)?),
         None => None,
     };
-    Ok((row, webhook_secret))
+    let mut tx = state.store().begin().await?;
+    tx.insert_app(&row).await?;
+    if let Some((_, sealed)) = &webhook_secret {
+        tx.set_app_webhook_secret(&row.id, sealed).await?;
+    }
+    tx.append_audit(&[created]).await?;
+    tx.commit().await?;
+    Ok((row, webhook_secret.map(|(shown, _)| shown)))
 }
 
-fn valid_name(name: &str) -> Result<&str, ApiError> {
+fn valid_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::InvalidRequest(
-            "name must be 1 to 200 characters".into(),
-        ));
+        return Err(Error::Invalid("name must be 1 to 200 characters".into()));
     }
     Ok(name)
 }
 
-fn valid_client_secret(secret: &SecretString) -> Result<&str, ApiError> {
+fn valid_client_secret(secret: &SecretString) -> Result<&str> {
     let secret = secret.expose_secret();
     if secret.is_empty() || secret.len() > 256 || secret.chars().any(char::is_whitespace) {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "client_secret must be the Instagram App Secret (no spaces)".into(),
         ));
     }
     Ok(secret)
 }
 
-/// The stored form: comma-separated, validated, least privilege as asked.
-fn valid_scopes(scopes: &[String]) -> Result<String, ApiError> {
-    let scopes = InstagramScope::parse_requested(scopes)
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    Ok(InstagramScope::join(&scopes))
+/// Validated, least privilege as asked.
+fn valid_scopes(scopes: &[String]) -> Result<Vec<InstagramScope>> {
+    InstagramScope::parse_requested(scopes).map_err(|e| Error::Invalid(e.to_string()))
 }
 
-fn valid_redirect_uri(uri: &str) -> Result<String, ApiError> {
-    validate_redirect_uri(uri).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+fn valid_redirect_uri(uri: &str) -> Result<String> {
+    validate_redirect_uri(uri).map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// The stored form: a JSON array of normalized, distinct origins.
-fn valid_origins(list: &[String]) -> Result<String, ApiError> {
+/// Normalized, distinct origins.
+fn valid_origins(list: &[String]) -> Result<Vec<String>> {
     let mut origins = Vec::new();
     for o in list {
-        let o = normalize_origin(o).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        let o = normalize_origin(o).map_err(|e| Error::Invalid(e.to_string()))?;
         if !origins.contains(&o) {
             origins.push(o);
         }
     }
-    Ok(serde_json::to_string(&origins).unwrap_or_else(|_| "[]".into()))
+    Ok(origins)
 }
 
-fn valid_webhook_url(url: &str) -> Result<(), ApiError> {
+fn valid_webhook_url(url: &str) -> Result<()> {
     validate_redirect_uri(url)
         .map(|_| ())
-        .map_err(|e| ApiError::InvalidRequest(e.to_string().replace("redirect_uri", "webhook_url")))
+        .map_err(|e| Error::Invalid(e.to_string().replace("redirect_uri", "webhook_url")))
 }
 
 /// `PATCH /v1/apps/{id}`: absent fields stay; `webhook_url: null` removes the webhook.
@@ -205,9 +227,9 @@ pub struct Updated {
 
 /// An app as answered after a change, with a new webhook secret when there is
 /// one (shown this once, like an API key).
-pub fn shown_once(row: &AppRow, webhook_secret: Option<String>) -> Result<Value, ApiError> {
-    let mut view = serde_json::to_value(AppView::from_row(row))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+pub fn shown_once(row: &AppRow, webhook_secret: Option<String>) -> Result<Value> {
+    let mut view =
+        serde_json::to_value(AppView::from_row(row)).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(secret) = webhook_secret {
         view["webhook_secret"] = Value::String(secret);
     }
@@ -217,12 +239,7 @@ pub fn shown_once(row: &AppRow, webhook_secret: Option<String>) -> Result<Value,
 /// Changes an app and audits which fields changed (names only). Accounts keep
 /// their granted scopes: new scopes apply to the next connect; a new client
 /// secret to the next exchange or refresh.
-pub async fn update(
-    state: &AppState,
-    actor: &str,
-    id: &str,
-    req: AppChanges,
-) -> Result<Updated, ApiError> {
+pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) -> Result<Updated> {
     let mut row = get(state, id).await?;
     let had_webhook = row.webhook_url.is_some();
     let mut changed = Vec::new();
@@ -255,59 +272,148 @@ pub async fn update(
         changed.push("webhook_url");
     }
     if req.rotate_webhook_secret && row.webhook_url.is_none() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "rotate_webhook_secret needs a webhook_url on the app; set one in the same request"
                 .into(),
         ));
     }
     if changed.is_empty() && !req.rotate_webhook_secret {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "nothing to change: give at least one of name, client_secret, scopes, redirect_uri, return_origins, webhook_url, rotate_webhook_secret".into(),
         ));
-    }
-    if !state.store().update_app(&row).await? {
-        return Err(ApiError::not_found("app", id));
     }
     // A webhook added now needs a secret; an existing one keeps its own unless rotated.
     let webhook_secret = if row.webhook_url.is_some() && (!had_webhook || req.rotate_webhook_secret)
     {
         changed.push("webhook_secret");
-        Some(crate::service::webhooks::new_secret(state, &row.id).await?)
+        Some(new_webhook_secret(state, &row.id)?)
     } else {
         None
     };
-    crate::service::audit::record(
+    let updated = audit::entry(
         state,
         actor,
         "app.updated",
         None,
         Some(id),
-        serde_json::json!({"changed": changed}),
-    )
-    .await?;
+        json!({"changed": changed}),
+    );
+    let mut tx = state.store().begin().await?;
+    if !tx.update_app(&row).await? {
+        return Err(Error::not_found("app", id));
+    }
+    if let Some((_, sealed)) = &webhook_secret {
+        tx.set_app_webhook_secret(&row.id, sealed).await?;
+    }
+    tx.append_audit(&[updated]).await?;
+    tx.commit().await?;
     Ok(Updated {
         row,
         changed,
-        webhook_secret,
+        webhook_secret: webhook_secret.map(|(shown, _)| shown),
     })
 }
 
-pub async fn get(state: &AppState, id: &str) -> Result<AppRow, ApiError> {
+pub async fn get(state: &AppState, id: &str) -> Result<AppRow> {
     state
         .store()
         .get_app(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("app", id))
+        .ok_or_else(|| Error::not_found("app", id))
 }
 
-pub fn client_secret(
-    state: &AppState,
-    app: &AppRow,
-) -> Result<instagram_api::ClientSecret, ApiError> {
+pub fn client_secret(state: &AppState, app: &AppRow) -> Result<instagram_api::ClientSecret> {
     let s = state
         .vault()
         .open_string(&secret_aad(&app.id), &app.client_secret_enc)?;
     Ok(instagram_api::ClientSecret::new(
         s.expose_secret().to_string(),
     ))
+}
+
+/// A new webhook signing secret: shown once to the caller, stored sealed.
+fn new_webhook_secret(state: &AppState, app_id: &str) -> Result<(String, Vec<u8>)> {
+    let secret = format!("whsec_{}", igbroker_core::secrets::random_token());
+    let sealed = state
+        .vault()
+        .seal(&webhook_secret_aad(app_id), secret.as_bytes())?;
+    Ok((secret, sealed))
+}
+
+/// Apps in id order after `after`; `only` (a key limited to some apps) narrows in
+/// the query, so pages stay full.
+pub async fn list(
+    state: &AppState,
+    only: Option<&[String]>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AppRow>> {
+    Ok(state.store().list_apps(only, after, limit).await?)
+}
+
+/// Soft-deletes an app (refused while it has live accounts), audited as `app.deleted`.
+pub async fn delete(state: &AppState, actor: &str, id: &str) -> Result<()> {
+    get(state, id).await?;
+    let deleted = audit::entry(state, actor, "app.deleted", None, Some(id), json!({}));
+    let mut tx = state.store().begin().await?;
+    if !tx.delete_app(id, state.now()).await? {
+        return Err(Error::not_found("app", id));
+    }
+    tx.append_audit(&[deleted]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What `apps doctor` finds wrong with a registration, and what to do about it.
+#[derive(Debug, Serialize)]
+pub struct Diagnosis {
+    pub app_id: String,
+    pub ok: bool,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub async fn doctor(state: &AppState, id: &str) -> Result<Diagnosis> {
+    let row = get(state, id).await?;
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    if let Err(e) = client_secret(state, &row) {
+        problems.push(format!("the client secret does not decrypt: {e}"));
+    }
+    match url::Url::parse(&row.redirect_uri) {
+        Ok(u)
+            if u.scheme() != "https" && !crate::config::is_loopback_url(&row.redirect_uri) =>
+        {
+            problems.push(format!(
+                "redirect_uri {} is not https: Instagram accepts only https redirect URIs",
+                row.redirect_uri
+            ))
+        }
+        Ok(_) => notes.push(format!(
+            "register exactly `{}` under OAuth redirect URIs (Instagram compares byte for byte, trailing slash included)",
+            row.redirect_uri
+        )),
+        Err(e) => problems.push(format!("redirect_uri does not parse: {e}")),
+    }
+    if !row.client_id.bytes().all(|b| b.is_ascii_digit()) && !state.config().instagram_is_loopback()
+    {
+        problems.push(
+            "client_id is not numeric: use the Instagram App ID from Business login settings"
+                .into(),
+        );
+    }
+    if let Some(w) = &row.webhook_url
+        && w.starts_with("http://")
+        && !crate::config::is_loopback_url(w)
+    {
+        problems.push(format!(
+            "webhook_url {w} is not https: signed events would cross the network in clear"
+        ));
+    }
+    Ok(Diagnosis {
+        app_id: row.id,
+        ok: problems.is_empty(),
+        problems,
+        notes,
+    })
 }

@@ -1,21 +1,24 @@
+//! Audit entries: built here, written either alone (an event that changes
+//! nothing, like a token read) or on the transaction of the change they record.
+
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::AuditEntry;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::service::error::Result;
 use crate::state::AppState;
 
-/// Appends one entry. Entries name accounts by broker id only, and `detail`
-/// never carries a token, code or secret.
-pub async fn record(
+/// An entry naming accounts by broker id only; `detail` never carries a token,
+/// code or secret.
+pub fn entry(
     state: &AppState,
     actor: &str,
     action: &str,
     account_id: Option<&str>,
     app_id: Option<&str>,
     detail: Value,
-) -> Result<(), ApiError> {
-    let entry = AuditEntry {
+) -> AuditEntry {
+    AuditEntry {
         id: PrefixedId::generate(IdKind::Audit).into_string(),
         at: state.now(),
         actor: actor.to_string(),
@@ -23,9 +26,36 @@ pub async fn record(
         account_id: account_id.map(str::to_owned),
         app_id: app_id.map(str::to_owned),
         detail: detail.to_string(),
-    };
-    state.store().append_audit(&entry).await?;
+    }
+}
+
+/// Appends one entry that records no state change (a read, a call, an export).
+pub async fn record(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    account_id: Option<&str>,
+    app_id: Option<&str>,
+    detail: Value,
+) -> Result<()> {
+    let e = entry(state, actor, action, account_id, app_id, detail);
+    state.store().append_audit(&e).await?;
     Ok(())
+}
+
+/// One page of the log, oldest first.
+pub async fn list(
+    state: &AppState,
+    account_id: Option<&str>,
+    action: Option<&str>,
+    since: Option<i64>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<igbroker_store::AuditRow>> {
+    Ok(state
+        .store()
+        .list_audit(account_id, action, since, after_seq, limit)
+        .await?)
 }
 
 /// One entry as the API and the CLI show it; `detail` as JSON, the hashes kept

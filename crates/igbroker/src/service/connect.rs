@@ -1,24 +1,31 @@
-//! The authorization flow: connect sessions, the redirect to Instagram, and the
-//! callback that exchanges the code (once, however often the browser calls back).
+//! The authorization flow: connect sessions, the redirect to Instagram, the
+//! callback that exchanges the code (once, however often the browser calls
+//! back), importing a token obtained elsewhere, and marking an account as
+//! needing to connect again. Every account change here commits with its audit
+//! entry, its event and (for a callback) its session's outcome.
 
 use std::time::Duration;
 
 use igbroker_core::secrets::{random_token, sha256_hex};
 use igbroker_core::urls::check_return_url;
-use igbroker_core::{AccountStatus, IdKind, InstagramScope, PrefixedId};
+use igbroker_core::{AccountStatus, ConnectSessionStatus, IdKind, InstagramScope, PrefixedId};
 use igbroker_store::{AccountRow, AppRow, ConnectSessionRow, NewAccount, TokenUpdate};
 use igbroker_vault::Aad;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::error::ApiError;
-use crate::service::{accounts, apps, audit, webhooks};
+use crate::service::apps::scope_names;
+use crate::service::error::{Error, Result};
+use crate::service::events::{self, ReconnectOffer, Subject};
+use crate::service::{accounts, apps, audit};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
 /// How long a connect link (and its state) lives.
 pub const SESSION_TTL_SECS: i64 = 3600;
+/// A re-connect link offered in an event lives longer than an interactive one.
+pub const RECONNECT_TTL_SECS: i64 = 7 * 86_400;
 
 #[derive(Debug, Deserialize)]
 pub struct NewSession {
@@ -52,10 +59,11 @@ pub struct SessionView {
 
 impl SessionView {
     pub fn from_row(state: &AppState, s: &ConnectSessionRow) -> SessionView {
-        let status = match s.status.as_str() {
-            "exchanging" => "pending",
+        let status = match s.status {
+            ConnectSessionStatus::Exchanging => ConnectSessionStatus::Pending,
             other => other,
-        };
+        }
+        .as_str();
         SessionView {
             id: s.id.clone(),
             app_id: s.app_id.clone(),
@@ -63,7 +71,7 @@ impl SessionView {
             connect_url: (status == "pending").then(|| connect_url(state, &s.id)),
             expires_at: rfc3339(s.expires_at),
             end_user: (!s.end_user.is_empty()).then(|| s.end_user.clone()),
-            scopes: apps::split_list(&s.scopes),
+            scopes: scope_names(&s.scopes),
             account_id: s.result_account_id.clone().or_else(|| s.account_id.clone()),
             error: s.error.clone(),
         }
@@ -81,17 +89,16 @@ fn state_aad(id: &str) -> Aad<'_> {
     Aad::new("connect_sessions", id, "state")
 }
 
-pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionRow, ApiError> {
+pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionRow> {
     let app = apps::get(state, &req.app_id).await?;
-    let app_scopes =
-        InstagramScope::parse_list(&app.scopes).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let app_scopes = app.scopes.clone();
     let scopes = match &req.scopes {
         None => app_scopes.clone(),
         Some(list) => {
-            let asked = InstagramScope::parse_requested(list)
-                .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+            let asked =
+                InstagramScope::parse_requested(list).map_err(|e| Error::Invalid(e.to_string()))?;
             if let Some(extra) = asked.iter().find(|s| !app_scopes.contains(s)) {
-                return Err(ApiError::InvalidRequest(format!(
+                return Err(Error::Invalid(format!(
                     "scope `{extra}` is not registered for app {}; ask only for scopes the app declares",
                     app.id
                 )));
@@ -99,80 +106,61 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
             asked
         }
     };
-    let origins: Vec<String> = serde_json::from_str(&app.return_origins).unwrap_or_default();
     let return_url = match &req.return_url {
         Some(u) => Some(
-            check_return_url(u, &origins).map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
+            check_return_url(u, &app.return_origins).map_err(|e| Error::Invalid(e.to_string()))?,
         ),
         None => None,
     };
     let mut end_user = req.end_user.clone().unwrap_or_default();
     if end_user.len() > 200 {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "end_user must be at most 200 characters".into(),
         ));
     }
     if let Some(acc_id) = &req.account_id {
         let acc = accounts::get(state, acc_id).await?;
         if acc.app_id != app.id {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::Invalid(format!(
                 "account {acc_id} belongs to another app than {}",
                 app.id
             )));
         }
-        if acc.status == AccountStatus::Revoked.as_str() {
-            return Err(ApiError::not_active(AccountStatus::Revoked));
+        if acc.status == AccountStatus::Revoked {
+            return Err(Error::NotActive(AccountStatus::Revoked));
         }
         if req.end_user.is_none() {
             end_user = acc.end_user.clone();
         } else if end_user != acc.end_user {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::Invalid(format!(
                 "end_user differs from account {acc_id}'s end user"
             )));
         }
     }
-    insert_session(
+    let row = new_session(
         state,
         &app,
         end_user,
-        InstagramScope::join(&scopes),
+        scopes,
         return_url,
         req.account_id.clone(),
         SESSION_TTL_SECS,
-    )
-    .await
-}
-
-/// A re-connect link for an account, offered when it needs re-authorization.
-pub async fn create_reconnect(
-    state: &AppState,
-    acc: &AccountRow,
-    ttl_secs: i64,
-) -> Result<ConnectSessionRow, ApiError> {
-    let app = apps::get(state, &acc.app_id).await?;
-    insert_session(
-        state,
-        &app,
-        acc.end_user.clone(),
-        acc.scopes.clone(),
-        None,
-        Some(acc.id.clone()),
-        ttl_secs,
-    )
-    .await
+    )?;
+    state.store().insert_connect_session(&row).await?;
+    Ok(row)
 }
 
 /// A pending session with a fresh `state`, kept sealed (the connect link sends
-/// it again) and hashed (the callback looks it up).
-async fn insert_session(
+/// it again) and hashed (the callback looks it up). Not yet stored.
+fn new_session(
     state: &AppState,
     app: &AppRow,
     end_user: String,
-    scopes: String,
+    scopes: Vec<InstagramScope>,
     return_url: Option<String>,
     account_id: Option<String>,
     ttl_secs: i64,
-) -> Result<ConnectSessionRow, ApiError> {
+) -> Result<ConnectSessionRow> {
     let id = PrefixedId::generate(IdKind::ConnectSession).into_string();
     let secret_state = random_token();
     let now = state.now();
@@ -185,7 +173,7 @@ async fn insert_session(
         account_id,
         state_hash: sha256_hex(&secret_state),
         state_enc: state.vault().seal_str(&state_aad(&id), &secret_state)?,
-        status: "pending".into(),
+        status: ConnectSessionStatus::Pending,
         code_hash: None,
         result_account_id: None,
         error: None,
@@ -194,16 +182,15 @@ async fn insert_session(
         completed_at: None,
         redirect_uri: Some(app.redirect_uri.clone()),
     };
-    state.store().insert_connect_session(&row).await?;
     Ok(row)
 }
 
-pub async fn get(state: &AppState, id: &str) -> Result<ConnectSessionRow, ApiError> {
+pub async fn get(state: &AppState, id: &str) -> Result<ConnectSessionRow> {
     state
         .store()
         .get_connect_session(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("connect session", id))
+        .ok_or_else(|| Error::not_found("connect session", id))
 }
 
 /// The redirect URI a session started with; sessions from before that was
@@ -213,16 +200,16 @@ fn redirect_uri_of<'a>(session: &'a ConnectSessionRow, app: &'a AppRow) -> &'a s
 }
 
 /// Where `/connect/{id}` sends the browser.
-pub async fn authorize_redirect(state: &AppState, id: &str) -> Result<String, ApiError> {
+pub async fn authorize_redirect(state: &AppState, id: &str) -> Result<String> {
     let session = get(state, id).await?;
-    if session.status != "pending" && session.status != "exchanging" {
-        return Err(ApiError::Conflict(format!(
+    if !session.status.is_open() {
+        return Err(Error::Conflict(format!(
             "this connect link was already used (status {}); ask for a new one",
             session.status
         )));
     }
     if session.expires_at <= state.now() {
-        return Err(ApiError::InvalidState(
+        return Err(Error::InvalidState(
             "this connect link has expired; ask for a new one".into(),
         ));
     }
@@ -233,7 +220,7 @@ pub async fn authorize_redirect(state: &AppState, id: &str) -> Result<String, Ap
     let req = instagram_api::AuthorizeRequest {
         client_id: app.client_id.clone(),
         redirect_uri: redirect_uri_of(&session, &app).to_string(),
-        scopes: apps::split_list(&session.scopes),
+        scopes: scope_names(&session.scopes),
         state: secret_state.expose_secret().to_string(),
         enable_fb_login: None,
         // A re-connect must not silently reuse whatever Instagram session the browser has.
@@ -255,7 +242,7 @@ pub struct CallbackQuery {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub session_id: String,
-    pub status: String,
+    pub status: ConnectSessionStatus,
     pub account_id: Option<String>,
     pub error: Option<String>,
     pub return_url: Option<String>,
@@ -265,7 +252,7 @@ impl Outcome {
     fn from_row(s: &ConnectSessionRow) -> Outcome {
         Outcome {
             session_id: s.id.clone(),
-            status: s.status.clone(),
+            status: s.status,
             account_id: s.result_account_id.clone(),
             error: s.error.clone(),
             return_url: s.return_url.clone(),
@@ -279,7 +266,7 @@ impl Outcome {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("session_id", &self.session_id);
-            q.append_pair("status", &self.status);
+            q.append_pair("status", self.status.as_str());
             if let Some(a) = &self.account_id {
                 q.append_pair("account_id", a);
             }
@@ -291,42 +278,42 @@ impl Outcome {
     }
 }
 
-pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outcome, ApiError> {
+pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outcome> {
     let raw_state = q
         .state
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            ApiError::InvalidState(
-                "the callback carries no `state`; start from a connect link".into(),
-            )
+            Error::InvalidState("the callback carries no `state`; start from a connect link".into())
         })?;
     let session = state
         .store()
         .find_connect_session_by_state(&sha256_hex(raw_state))
         .await?
         .ok_or_else(|| {
-            ApiError::InvalidState("unknown `state`: this callback does not belong to a connect session of this broker".into())
+            Error::InvalidState("unknown `state`: this callback does not belong to a connect session of this broker".into())
         })?;
 
     if let Some(error) = q.error.as_deref() {
         return handle_denial(state, &session, error, &q).await;
     }
-    let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-        ApiError::InvalidRequest("the callback has neither `code` nor `error`".into())
-    })?;
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::Invalid("the callback has neither `code` nor `error`".into()))?;
     if code.contains('#') {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "the code contains `#`: strip Instagram's `#_` suffix before sending it".into(),
         ));
     }
     let code_hash = sha256_hex(code);
 
-    if session.status != "pending" {
+    if session.status != ConnectSessionStatus::Pending {
         return replay(state, session, &code_hash).await;
     }
     if session.expires_at <= state.now() {
-        return Err(ApiError::InvalidState(
+        return Err(Error::InvalidState(
             "this connect session has expired; start a new one".into(),
         ));
     }
@@ -340,50 +327,49 @@ pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outco
         return replay(state, fresh, &code_hash).await;
     }
 
-    let result = exchange_and_store(state, &session, code).await;
-    let now = state.now();
-    let (status, account_id, error) = match &result {
-        Ok((acc, _)) => ("connected", Some(acc.as_str()), None),
-        Err(e) => ("error", None, Some(e.code())),
-    };
-    state
-        .store()
-        .finish_connect_session(&session.id, status, account_id, error, now)
-        .await?;
-    match result {
-        Ok((acc, previous)) => {
-            audit::record(
+    match exchange(state, &session, code).await {
+        Ok((app, token)) => {
+            let detail = json!({"session_id": session.id});
+            let done = store_connected(
                 state,
-                "instagram:callback",
-                "account.connected",
-                Some(&acc),
-                Some(&session.app_id),
-                json!({"session_id": session.id}),
+                &app,
+                &session.end_user,
+                session.account_id.as_deref(),
+                token,
+                Record {
+                    actor: "instagram:callback",
+                    action: "account.connected",
+                    detail: detail.clone(),
+                    event_extra: detail,
+                    event_only_when_new: false,
+                    session_id: Some(&session.id),
+                },
             )
-            .await?;
-            let event = if previous.as_deref() == Some("reauth_required") {
-                "account.recovered"
-            } else {
-                "account.connected"
-            };
-            if let Some(row) = state.store().get_account(&acc).await? {
-                webhooks::account_event(
-                    state,
-                    event,
-                    &row,
-                    json!({"session_id": session.id}),
-                    false,
-                )
-                .await?;
+            .await;
+            if let Err(e) = done {
+                fail_session(state, &session, &e).await?;
             }
-            state.wake_scheduler();
         }
-        Err(e) => {
-            tracing::warn!(session_id = %session.id, error = %e, "connect session failed");
-        }
+        Err(e) => fail_session(state, &session, &e).await?,
     }
     let fresh = get(state, &session.id).await?;
     Ok(Outcome::from_row(&fresh))
+}
+
+/// A failed exchange: the session records the error code, nothing else changes.
+async fn fail_session(state: &AppState, session: &ConnectSessionRow, e: &Error) -> Result<()> {
+    tracing::warn!(session_id = %session.id, error = %e, "connect session failed");
+    state
+        .store()
+        .finish_connect_session(
+            &session.id,
+            ConnectSessionStatus::Error,
+            None,
+            Some(e.code()),
+            state.now(),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn handle_denial(
@@ -391,26 +377,32 @@ async fn handle_denial(
     session: &ConnectSessionRow,
     error: &str,
     q: &CallbackQuery,
-) -> Result<Outcome, ApiError> {
-    if session.status == "pending" {
-        let reason = q.error_reason.as_deref().unwrap_or(error);
-        tracing::info!(session_id = %session.id, reason = %reason, description = ?q.error_description, "user denied authorization");
-        let code = if error == "access_denied" {
-            "access_denied"
-        } else {
-            "authorization_error"
-        };
-        state
-            .store()
-            .finish_connect_session(&session.id, "denied", None, Some(code), state.now())
-            .await?;
-        let fresh = get(state, &session.id).await?;
-        return Ok(Outcome::from_row(&fresh));
+) -> Result<Outcome> {
+    match session.status {
+        ConnectSessionStatus::Pending => {
+            let reason = q.error_reason.as_deref().unwrap_or(error);
+            tracing::info!(session_id = %session.id, reason = %reason, description = ?q.error_description, "user denied authorization");
+            let code = if error == "access_denied" {
+                "access_denied"
+            } else {
+                "authorization_error"
+            };
+            state
+                .store()
+                .finish_connect_session(
+                    &session.id,
+                    ConnectSessionStatus::Denied,
+                    None,
+                    Some(code),
+                    state.now(),
+                )
+                .await?;
+            let fresh = get(state, &session.id).await?;
+            Ok(Outcome::from_row(&fresh))
+        }
+        ConnectSessionStatus::Denied => Ok(Outcome::from_row(session)),
+        _ => Err(Error::StateUsed),
     }
-    if session.status == "denied" {
-        return Ok(Outcome::from_row(session));
-    }
-    Err(ApiError::StateUsed)
 }
 
 /// Repeats the first outcome for the same code; another code is `state_used`.
@@ -418,16 +410,16 @@ async fn replay(
     state: &AppState,
     mut session: ConnectSessionRow,
     code_hash: &str,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome> {
     // Not a secret comparison: both sides are hashes already stored server-side.
     if session.code_hash.as_deref() != Some(code_hash) {
-        return Err(ApiError::StateUsed);
+        return Err(Error::StateUsed);
     }
     // The first request may still be exchanging; wait for its outcome (bounded).
     let deadline = tokio::time::Instant::now() + state.config().instagram.request_timeout * 3;
-    while session.status == "exchanging" {
+    while session.status == ConnectSessionStatus::Exchanging {
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::Unavailable(
+            return Err(Error::Unavailable(
                 "the first callback for this code is still exchanging it; retry shortly".into(),
             ));
         }
@@ -437,12 +429,12 @@ async fn replay(
     Ok(Outcome::from_row(&session))
 }
 
-/// Code → short-lived → long-lived → /me → stored account. Returns the account id.
-async fn exchange_and_store(
+/// Code → short-lived → long-lived → /me: the token and whose it is.
+async fn exchange(
     state: &AppState,
     session: &ConnectSessionRow,
     code: &str,
-) -> Result<(String, Option<String>), ApiError> {
+) -> Result<(AppRow, ConnectedToken)> {
     let app = apps::get(state, &session.app_id).await?;
     let secret = apps::client_secret(state, &app)?;
     let ig = state.instagram();
@@ -454,15 +446,15 @@ async fn exchange_and_store(
     let short = ig
         .exchange_code(&creds, redirect_uri_of(session, &app), &code)
         .await
-        .map_err(|e| upstream("code exchange", &e))?;
+        .map_err(Error::upstream("code exchange"))?;
     let long = ig
         .exchange_long_lived(&secret, &short.access_token)
         .await
-        .map_err(|e| upstream("long-lived exchange", &e))?;
+        .map_err(Error::upstream("long-lived exchange"))?;
     let profile = ig
         .me(&long.access_token, &["id", "user_id", "username"])
         .await
-        .map_err(|e| upstream("profile lookup", &e))?;
+        .map_err(Error::upstream("profile lookup"))?;
     let ig_user_id = profile
         .user_id
         .clone()
@@ -472,77 +464,79 @@ async fn exchange_and_store(
     } else {
         profile.id.clone()
     };
-    let granted: Vec<InstagramScope> = short
+    let mut granted: Vec<InstagramScope> = short
         .permissions
         .iter()
         .filter_map(|p| p.parse::<InstagramScope>().ok())
         .collect();
+    granted.sort();
+    granted.dedup();
     let scopes = if granted.is_empty() {
         session.scopes.clone()
     } else {
-        let mut g = granted;
-        g.sort();
-        g.dedup();
-        InstagramScope::join(&g)
+        granted
     };
     let now = state.now();
     let expires_at = now + long.expires_in.max(0);
-    connect_account(
-        state,
-        &app,
-        &session.end_user,
-        session.account_id.as_deref(),
-        ConnectedToken {
-            ig_user_id,
-            ig_scoped_id,
-            username: profile.username.clone(),
-            scopes,
-            token: long.access_token.expose_secret().to_string(),
-            issued_at: now,
-            expires_at,
-        },
-    )
-    .await
+    let token = ConnectedToken {
+        ig_user_id,
+        ig_scoped_id,
+        username: profile.username.clone(),
+        scopes,
+        token: long.access_token.expose_secret().to_string(),
+        issued_at: now,
+        expires_at,
+    };
+    Ok((app, token))
 }
 
 pub struct ConnectedToken {
     pub ig_user_id: String,
     pub ig_scoped_id: String,
     pub username: Option<String>,
-    pub scopes: String,
+    pub scopes: Vec<InstagramScope>,
     pub token: String,
     pub issued_at: i64,
     pub expires_at: i64,
 }
 
-/// Creates the account, or updates the one with the same identity (CONTRACT §3).
-/// Returns its id and its status before (None when it is new).
-pub async fn connect_account(
+/// How a connected token is recorded: the audit entry, the event, and the
+/// connect session it completes.
+struct Record<'a> {
+    actor: &'a str,
+    action: &'static str,
+    detail: Value,
+    event_extra: Value,
+    /// Imports tell the owning service only about accounts that are new.
+    event_only_when_new: bool,
+    session_id: Option<&'a str>,
+}
+
+/// Creates the account, or updates the one with the same identity (app, end user,
+/// Instagram user), in one transaction with its audit entry, its event and the
+/// session's outcome. Returns its id and whether it is new.
+async fn store_connected(
     state: &AppState,
     app: &AppRow,
     end_user: &str,
     reconnect: Option<&str>,
     t: ConnectedToken,
-) -> Result<(String, Option<String>), ApiError> {
+    record: Record<'_>,
+) -> Result<(String, bool)> {
     let existing: Option<AccountRow> = match reconnect {
         Some(id) => {
             let acc = accounts::get(state, id).await?;
             if acc.ig_user_id != t.ig_user_id {
-                return Err(ApiError::AccountMismatch);
+                return Err(Error::AccountMismatch);
             }
             Some(acc)
         }
-        None => {
-            state
-                .store()
-                .find_live_account(&app.id, end_user, &t.ig_user_id)
-                .await?
-        }
+        None => None,
     };
-    let now = state.now();
     for _attempt in 0..3 {
+        let now = state.now();
         let (id, previous) = match &existing {
-            Some(a) => (a.id.clone(), Some(a.status.clone())),
+            Some(a) => (a.id.clone(), Some(a.status)),
             None => match state
                 .store()
                 .find_live_account(&app.id, end_user, &t.ig_user_id)
@@ -574,22 +568,220 @@ pub async fn connect_account(
             scopes: t.scopes.clone(),
             token,
         };
+        let event_name = if previous == Some(AccountStatus::ReauthRequired) {
+            events::ACCOUNT_RECOVERED
+        } else {
+            events::ACCOUNT_CONNECTED
+        };
+        let event = if is_new || !record.event_only_when_new {
+            let subject = Subject {
+                account_id: &id,
+                app_id: &app.id,
+                end_user,
+                ig_user_id: &t.ig_user_id,
+                username: t.username.as_deref(),
+            };
+            events::account_event(state, event_name, subject, record.event_extra.clone(), None)
+                .await?
+        } else {
+            None
+        };
+        let entry = audit::entry(
+            state,
+            record.actor,
+            record.action,
+            Some(&id),
+            Some(&app.id),
+            record.detail.clone(),
+        );
+        let mut tx = state.store().begin().await?;
         if is_new {
-            match state.store().insert_account(&new, now).await {
-                Ok(()) => return Ok((id, None)),
+            match tx.insert_account(&new, now).await {
+                Ok(()) => {}
                 // Another connect of the same identity won the race: update that one.
                 Err(e) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
-        } else if state.store().reconnect_account(&new, now).await? {
-            return Ok((id, previous));
+        } else if !tx.reconnect_account(&new, now).await? {
+            // Revoked meanwhile: look again (a new account, or the winner's).
+            if existing.is_some() {
+                return Err(Error::NotActive(AccountStatus::Revoked));
+            }
+            continue;
         }
+        if let Some(session_id) = record.session_id {
+            tx.finish_connect_session(
+                session_id,
+                ConnectSessionStatus::Connected,
+                Some(&id),
+                None,
+                now,
+            )
+            .await?;
+        }
+        tx.append_audit(&[entry]).await?;
+        if let Some(event) = &event {
+            tx.enqueue_webhook(event).await?;
+        }
+        tx.commit().await?;
+        state.wake_scheduler();
+        return Ok((id, is_new));
     }
-    Err(ApiError::Conflict(
+    Err(Error::Conflict(
         "the account changed while connecting; try again".into(),
     ))
 }
 
-pub fn upstream(step: &str, e: &instagram_api::Error) -> ApiError {
-    ApiError::Upstream(format!("Instagram refused the {step}: {e}"))
+#[derive(Debug, serde::Deserialize)]
+pub struct ImportRequest {
+    pub app_id: String,
+    pub access_token: secrecy::SecretString,
+    #[serde(default)]
+    pub end_user: Option<String>,
+    /// When the token was issued or last refreshed (RFC 3339); default now.
+    /// Its age decides when it may be refreshed.
+    #[serde(default)]
+    pub issued_at: Option<String>,
+}
+
+/// Adopts a long-lived token obtained elsewhere, after checking it with `/me`.
+/// Its expiry is taken as 60 days from `issued_at`: Instagram does not say.
+pub async fn import(
+    state: &AppState,
+    req: ImportRequest,
+    actor: &str,
+) -> Result<(AccountRow, bool)> {
+    let app = apps::get(state, &req.app_id).await?;
+    let token = req.access_token.expose_secret().trim().to_string();
+    if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
+        return Err(Error::Invalid(
+            "access_token must be a long-lived Instagram token".into(),
+        ));
+    }
+    let now = state.now();
+    let issued_at = match &req.issued_at {
+        Some(t) => crate::util::parse_rfc3339(t)?,
+        None => now,
+    };
+    if issued_at > now + 300 {
+        return Err(Error::Invalid("issued_at lies in the future".into()));
+    }
+    let expires_at = issued_at + 60 * 86_400;
+    if expires_at <= now {
+        return Err(Error::Invalid(
+            "a token issued 60 days ago or more has expired; connect the account instead".into(),
+        ));
+    }
+    let ig_token = instagram_api::AccessToken::new(token.clone());
+    let profile = state
+        .instagram()
+        .me(&ig_token, &["id", "user_id", "username"])
+        .await
+        .map_err(|e| match e {
+            instagram_api::Error::Reauth { .. } => {
+                Error::Invalid(format!("Instagram does not accept this token: {e}"))
+            }
+            other => Error::Upstream {
+                step: "token check (/me)",
+                source: other,
+            },
+        })?;
+    let end_user = req.end_user.unwrap_or_default();
+    let (id, created) = store_connected(
+        state,
+        &app,
+        &end_user,
+        None,
+        ConnectedToken {
+            ig_user_id: profile
+                .user_id
+                .clone()
+                .unwrap_or_else(|| profile.id.clone()),
+            ig_scoped_id: profile.id.clone(),
+            username: profile.username.clone(),
+            // Instagram does not tell which scopes a bare token carries: assume the app's.
+            scopes: app.scopes.clone(),
+            token,
+            issued_at,
+            expires_at,
+        },
+        Record {
+            actor,
+            action: "account.imported",
+            detail: json!({}),
+            event_extra: json!({"imported": true}),
+            event_only_when_new: true,
+            session_id: None,
+        },
+    )
+    .await?;
+    let acc = accounts::get(state, &id).await?;
+    Ok((acc, created))
+}
+
+/// Marks the account `reauth_required` and tells the owning service, offering a
+/// re-connect link that restores the same account: the status, the link's
+/// session, the audit entry and the event commit together. False when the
+/// account was not active (someone else marked it, or it was revoked).
+pub async fn mark_reauth(
+    state: &AppState,
+    acc: &AccountRow,
+    reason: &str,
+    actor: &str,
+) -> Result<bool> {
+    let session = if events::wanted(state, &acc.app_id).await? {
+        let app = apps::get(state, &acc.app_id).await?;
+        Some(new_session(
+            state,
+            &app,
+            acc.end_user.clone(),
+            acc.scopes.clone(),
+            None,
+            Some(acc.id.clone()),
+            RECONNECT_TTL_SECS,
+        )?)
+    } else {
+        None
+    };
+    let offer = session.as_ref().map(|s| ReconnectOffer {
+        session_id: s.id.clone(),
+        connect_url: connect_url(state, &s.id),
+        expires_at: s.expires_at,
+    });
+    let detail = json!({"reason": reason});
+    let event = events::account_event(
+        state,
+        events::ACCOUNT_REAUTH_REQUIRED,
+        acc.into(),
+        detail.clone(),
+        offer.as_ref(),
+    )
+    .await?;
+    let entry = audit::entry(
+        state,
+        actor,
+        "account.reauth_required",
+        Some(&acc.id),
+        Some(&acc.app_id),
+        detail,
+    );
+    let mut tx = state.store().begin().await?;
+    if !tx
+        .mark_reauth_required(&acc.id, reason, state.now())
+        .await?
+    {
+        return Ok(false);
+    }
+    if let (Some(session), Some(event)) = (&session, &event) {
+        tx.insert_connect_session(session).await?;
+        tx.enqueue_webhook(event).await?;
+    }
+    tx.append_audit(&[entry]).await?;
+    tx.commit().await?;
+    tracing::warn!(account_id = %acc.id, reason, "account needs re-authorization");
+    metrics::counter!("igbroker_refresh_total", "outcome" => "reauth_required").increment(1);
+    if event.is_some() {
+        state.wake_scheduler();
+    }
+    Ok(true)
 }

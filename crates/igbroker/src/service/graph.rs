@@ -5,8 +5,8 @@ use igbroker_core::scopes::required_for;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
-use crate::service::{accounts, audit};
+use crate::service::error::{Error, Result};
+use crate::service::{accounts, audit, connect, refresh};
 use crate::state::AppState;
 
 pub struct GraphCall {
@@ -21,7 +21,7 @@ pub struct GraphAnswer {
     pub body: Value,
 }
 
-pub fn check_path(path: &str) -> Result<String, ApiError> {
+pub fn check_path(path: &str) -> Result<String> {
     let p = path.trim_matches('/');
     if p.is_empty()
         || p.len() > 512
@@ -30,7 +30,7 @@ pub fn check_path(path: &str) -> Result<String, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
     {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::Invalid(format!(
             "`{}` is not a Graph API path like `me` or `17841400000000001/media`",
             path.chars().take(80).collect::<String>()
         )));
@@ -44,7 +44,7 @@ pub fn check_path(path: &str) -> Result<String, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_digit())
     {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "leave the version out of the path: the broker adds instagram.graph_version".into(),
         ));
     }
@@ -56,16 +56,15 @@ pub async fn call(
     account_id: &str,
     actor: &str,
     call: GraphCall,
-) -> Result<GraphAnswer, ApiError> {
-    let acc = accounts::require_usable(state, account_id).await?;
-    let held = InstagramScope::parse_list(&acc.scopes).unwrap_or_default();
+) -> Result<GraphAnswer> {
+    let acc = refresh::require_usable(state, account_id).await?;
     let missing: Vec<&str> = required_for(call.method.as_str(), &call.path)
         .into_iter()
-        .filter(|s| !held.contains(s))
+        .filter(|s| !acc.scopes.contains(s))
         .map(InstagramScope::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::MissingInstagramScope(format!(
+        return Err(Error::MissingInstagramScope(format!(
             "account {} was not granted {} which {} {} needs; create a connect session with account_id and that scope so the user can grant it",
             acc.id,
             missing.join(", "),
@@ -78,7 +77,7 @@ pub async fn call(
         .iter()
         .any(|(k, _)| k == "access_token" || k == "appsecret_proof")
     {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::Invalid(
             "do not pass access_token: the broker adds the account's token".into(),
         ));
     }
@@ -112,33 +111,36 @@ pub async fn call(
             status: r.status,
             body: r.body,
         }),
-        Err(e) => Err(map_graph_error(state, &acc, &e).await),
+        Err(e) => Err(map_graph_error(state, &acc, e).await),
     }
 }
 
 async fn map_graph_error(
     state: &AppState,
     acc: &igbroker_store::AccountRow,
-    e: &instagram_api::Error,
-) -> ApiError {
+    e: instagram_api::Error,
+) -> Error {
     match e {
         instagram_api::Error::Reauth { reason, .. } => {
-            let why = crate::service::refresh::reauth_reason(*reason);
-            if let Err(err) = crate::service::refresh::mark_reauth(state, acc, why).await {
+            let why = refresh::reauth_reason(reason);
+            if let Err(err) = connect::mark_reauth(state, acc, why, "system:refresh").await {
                 tracing::error!(error = %err, "could not mark account reauth_required");
             }
-            ApiError::not_active(igbroker_core::AccountStatus::ReauthRequired)
+            Error::NotActive(igbroker_core::AccountStatus::ReauthRequired)
         }
-        instagram_api::Error::RateLimited { retry_after, .. } => ApiError::RateLimited {
+        instagram_api::Error::RateLimited { retry_after, .. } => Error::RateLimited {
             message: format!("Instagram is rate limiting this account or app: {e}"),
             retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(60),
         },
         instagram_api::Error::MissingPermission { .. } => {
-            ApiError::MissingInstagramScope(format!("Instagram refused: {e}"))
+            Error::MissingInstagramScope(format!("Instagram refused: {e}"))
         }
         instagram_api::Error::BadRequest { .. } => {
-            ApiError::InvalidRequest(format!("Instagram refused the call: {e}"))
+            Error::Invalid(format!("Instagram refused the call: {e}"))
         }
-        _ => ApiError::Upstream(format!("Instagram call failed: {e}")),
+        other => Error::Upstream {
+            step: "call",
+            source: other,
+        },
     }
 }

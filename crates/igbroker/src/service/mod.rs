@@ -1,11 +1,41 @@
-//! What the broker does, independent of how it is asked (HTTP, CLI, demo).
+//! What the broker does, independent of how it is asked (HTTP, CLI, demo,
+//! workers). Every rule lives here, and every function returns [`Error`].
+//!
+//! The modules form a chain; each imports only those above it, never one below:
+//!
+//! ```text
+//! error, audit          (no rule module)
+//! apps                  registrations, their secrets
+//! events                the payload of every event for the owning service
+//! accounts              reading, showing and revoking accounts
+//! connect               sessions, the callback, import, marking re-auth
+//! refresh               one token's refresh under its lease
+//! tokens                handing a token out (may refresh first)
+//! graph                 Graph API calls made with an account's token
+//! ```
+//!
+//! `api_keys` and `rotation` stand apart (they use only `error`). A state change,
+//! its audit entry and its event are written on one `igbroker_store::Tx`.
+
+pub mod error;
+
+pub mod audit;
+
+pub mod apps;
+
+pub mod events;
 
 pub mod accounts;
-pub mod api_keys;
-pub mod apps;
-pub mod audit;
+
 pub mod connect;
-pub mod graph;
+
 pub mod refresh;
+
+pub mod tokens;
+
+pub mod graph;
+
+pub mod api_keys;
 pub mod rotation;
-pub mod webhooks;
+
+pub use error::{Error, Result};

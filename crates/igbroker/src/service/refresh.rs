@@ -11,10 +11,9 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::ApiError;
-use crate::service::{accounts, audit, webhooks};
+use crate::service::error::{Error, Result};
+use crate::service::{accounts, connect};
 use crate::state::AppState;
-use crate::util::rfc3339;
 
 /// A lease outlives the upstream timeout, so a result is never written after
 /// another holder could have taken over.
@@ -58,24 +57,37 @@ pub enum Outcome {
     Deferred,
 }
 
+/// Who marks an account `reauth_required` when a refresh finds it must connect again.
+const REAUTH_ACTOR: &str = "system:refresh";
+
+/// An active account whose token has not expired; an expired one is marked
+/// `reauth_required` on the spot so that nobody is handed a dead token.
+pub async fn require_usable(state: &AppState, id: &str) -> Result<AccountRow> {
+    let acc = accounts::get(state, id).await?;
+    if acc.status != AccountStatus::Active {
+        return Err(Error::NotActive(acc.status));
+    }
+    if acc.expires_at.is_some_and(|e| e <= state.now()) {
+        connect::mark_reauth(state, &acc, "expired", REAUTH_ACTOR).await?;
+        return Err(Error::NotActive(AccountStatus::ReauthRequired));
+    }
+    Ok(acc)
+}
+
 /// On-demand refresh: ignores the window, never the minimum age; joins a
 /// refresh already in flight instead of starting another.
-pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<AccountRow, ApiError> {
-    let acc = accounts::require_usable(state, id).await?;
+pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<AccountRow> {
+    let acc = require_usable(state, id).await?;
     let (Some(issued), Some(expires)) = (acc.issued_at, acc.expires_at) else {
-        return Err(ApiError::Internal(format!(
-            "account {id} has no token times"
-        )));
+        return Err(Error::Internal(format!("account {id} has no token times")));
     };
     match state.policy().check(state.now(), issued, expires) {
         RefreshCheck::TooYoung { ready_at } => {
-            return Err(ApiError::TokenTooYoung {
-                ready_at: rfc3339(ready_at),
-            });
+            return Err(Error::TooYoung { ready_at });
         }
         RefreshCheck::Expired => {
-            mark_reauth(state, &acc, "expired").await?;
-            return Err(ApiError::not_active(AccountStatus::ReauthRequired));
+            connect::mark_reauth(state, &acc, "expired", REAUTH_ACTOR).await?;
+            return Err(Error::NotActive(AccountStatus::ReauthRequired));
         }
         RefreshCheck::Allowed => {}
     }
@@ -90,23 +102,23 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
     }
     match refresh_leased(state, &acc, &owner, actor, &CommitSink::Direct, None).await? {
         Outcome::Refreshed(acc) => Ok(*acc),
-        Outcome::ReauthRequired { .. } => Err(ApiError::not_active(AccountStatus::ReauthRequired)),
+        Outcome::ReauthRequired { .. } => Err(Error::NotActive(AccountStatus::ReauthRequired)),
         Outcome::Transient {
             message,
             retry_after: Some(d),
             ..
-        } => Err(ApiError::RateLimited {
+        } => Err(Error::RateLimited {
             message: format!("Instagram is rate limiting this app: {message}"),
             retry_after_secs: d.as_secs().max(1),
         }),
         Outcome::Transient { message, .. } | Outcome::Failing { message } => Err(
-            ApiError::Upstream(format!("Instagram refused the refresh: {message}")),
+            Error::UpstreamRefused(format!("Instagram refused the refresh: {message}")),
         ),
-        Outcome::Deferred => Err(ApiError::RateLimited {
+        Outcome::Deferred => Err(Error::RateLimited {
             message: "Instagram is rate limiting this app; refreshes of it wait".into(),
             retry_after_secs: 60,
         }),
-        Outcome::LeaseLost => Err(ApiError::Unavailable(
+        Outcome::LeaseLost => Err(Error::Unavailable(
             "the refresh took longer than its lease; the result was not stored, retry".into(),
         )),
     }
@@ -117,21 +129,20 @@ pub fn lease_owner(state: &AppState) -> String {
 }
 
 /// Another holder is refreshing: wait for its lease to end and report its result.
-async fn join_in_flight(state: &AppState, id: &str) -> Result<AccountRow, ApiError> {
+async fn join_in_flight(state: &AppState, id: &str) -> Result<AccountRow> {
     let deadline = tokio::time::Instant::now()
         + Duration::from_secs(u64::try_from(lease_secs(state)).unwrap_or(60));
     loop {
         let acc = accounts::get(state, id).await?;
         let held = acc.lease_until.is_some_and(|t| t > state.now());
         if !held {
-            let status = accounts::status_of(&acc);
-            if status != AccountStatus::Active {
-                return Err(ApiError::not_active(status));
+            if acc.status != AccountStatus::Active {
+                return Err(Error::NotActive(acc.status));
             }
             return Ok(acc);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::Unavailable(
+            return Err(Error::Unavailable(
                 "a refresh of this account is still in flight; retry shortly".into(),
             ));
         }
@@ -140,16 +151,18 @@ async fn join_in_flight(state: &AppState, id: &str) -> Result<AccountRow, ApiErr
 }
 
 /// Where a refreshed token is written: right away, or through the scheduler's
-/// group-commit writer, which stores many results in one transaction.
+/// group-commit writer (`worker::commit_writer`), which stores many results in
+/// one transaction.
 pub enum CommitSink {
     Direct,
     Queue(mpsc::Sender<Pending>),
 }
 
-pub type Pending = (RefreshCommit, oneshot::Sender<Result<bool, ApiError>>);
+/// A result waiting for the group-commit writer, and where to say whether it was stored.
+pub type Pending = (RefreshCommit, oneshot::Sender<Result<bool>>);
 
 impl CommitSink {
-    async fn commit(&self, state: &AppState, item: RefreshCommit) -> Result<bool, ApiError> {
+    async fn commit(&self, state: &AppState, item: RefreshCommit) -> Result<bool> {
         match self {
             CommitSink::Direct => {
                 let stored = state
@@ -159,39 +172,10 @@ impl CommitSink {
                 Ok(stored.first().copied().unwrap_or(false))
             }
             CommitSink::Queue(tx) => {
-                let stopped = || ApiError::Unavailable("the refresh writer stopped".into());
+                let stopped = || Error::Unavailable("the refresh writer stopped".into());
                 let (ack, done) = oneshot::channel();
                 tx.send((item, ack)).await.map_err(|_| stopped())?;
                 done.await.map_err(|_| stopped())?
-            }
-        }
-    }
-}
-
-/// The group-commit writer: takes whatever results are waiting (up to 256) and
-/// stores them in one transaction, each only while its lease is held.
-pub async fn commit_writer(state: AppState, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(256);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let items: Vec<RefreshCommit> = batch.iter().map(|(i, _)| i.clone()).collect();
-        match state.store().commit_refreshes(state.now(), &items).await {
-            Ok(stored) => {
-                for ((_, ack), ok) in batch.drain(..).zip(stored) {
-                    let _ = ack.send(Ok(ok));
-                }
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                for (_, ack) in batch.drain(..) {
-                    let _ = ack.send(Err(ApiError::Internal(msg.clone())));
-                }
             }
         }
     }
@@ -206,7 +190,7 @@ pub async fn refresh_leased(
     actor: &str,
     sink: &CommitSink,
     upstream_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome> {
     let result = attempt(state, acc, owner, actor, sink, upstream_permit).await;
     if !matches!(result, Ok(Outcome::Refreshed(_))) {
         // Already released by every recorded outcome; this covers errors in between.
@@ -222,11 +206,11 @@ async fn attempt(
     actor: &str,
     sink: &CommitSink,
     upstream_permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome> {
     let now = state.now();
     let expires = acc.expires_at.unwrap_or(0);
     if expires <= now {
-        mark_reauth(state, acc, "expired").await?;
+        connect::mark_reauth(state, acc, "expired", REAUTH_ACTOR).await?;
         return Ok(Outcome::ReauthRequired {
             reason: "expired".into(),
         });
@@ -269,7 +253,7 @@ async fn attempt(
                 action: "token.refreshed".into(),
                 account_id: Some(acc.id.clone()),
                 app_id: Some(acc.app_id.clone()),
-                detail: json!({"expires_at": rfc3339(expires_at)}).to_string(),
+                detail: json!({"expires_at": crate::util::rfc3339(expires_at)}).to_string(),
             };
             let commit = RefreshCommit {
                 account_id: acc.id.clone(),
@@ -291,7 +275,7 @@ async fn attempt(
             row.refreshed_at = Some(now);
             row.next_refresh_at = Some(update.next_refresh_at);
             row.refresh_attempts = 0;
-            row.refresh_failing = 0;
+            row.refresh_failing = false;
             row.backoff_until = None;
             row.last_error = None;
             row.lease_owner = None;
@@ -312,11 +296,11 @@ async fn classify(
     acc: &AccountRow,
     owner: &str,
     e: &instagram_api::Error,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome> {
     let message = e.to_string();
     if let instagram_api::Error::Reauth { reason, .. } = e {
         let why = reauth_reason(*reason);
-        mark_reauth(state, acc, why).await?;
+        connect::mark_reauth(state, acc, why, REAUTH_ACTOR).await?;
         return Ok(Outcome::ReauthRequired { reason: why.into() });
     }
     if e.is_transient() {
@@ -363,7 +347,7 @@ async fn record_failure(
     owner: &str,
     message: &str,
     transient: bool,
-) -> Result<(), ApiError> {
+) -> Result<()> {
     let now = state.now();
     let retry_at = state.policy().retry_at(
         &acc.id,
@@ -378,35 +362,4 @@ async fn record_failure(
         .await?;
     state.wake_scheduler();
     Ok(())
-}
-
-/// Marks the account `reauth_required` and tells the owning service, offering a
-/// re-connect link that restores the same account.
-pub async fn mark_reauth(state: &AppState, acc: &AccountRow, reason: &str) -> Result<(), ApiError> {
-    if !state
-        .store()
-        .mark_reauth_required(&acc.id, reason, state.now())
-        .await?
-    {
-        return Ok(());
-    }
-    tracing::warn!(account_id = %acc.id, reason, "account needs re-authorization");
-    metrics::counter!("igbroker_refresh_total", "outcome" => "reauth_required").increment(1);
-    audit::record(
-        state,
-        "system:refresh",
-        "account.reauth_required",
-        Some(&acc.id),
-        Some(&acc.app_id),
-        json!({"reason": reason}),
-    )
-    .await?;
-    webhooks::account_event(
-        state,
-        "account.reauth_required",
-        acc,
-        json!({"reason": reason}),
-        true,
-    )
-    .await
 }

@@ -297,8 +297,8 @@ impl TestEnv {
         self.clock.advance(secs);
     }
 
-    pub async fn run_scheduler(&self) -> igbroker::scheduler::RunStats {
-        igbroker::scheduler::Scheduler::new(self.state.clone())
+    pub async fn run_scheduler(&self) -> igbroker::worker::scheduler::RunStats {
+        igbroker::worker::scheduler::Scheduler::new(self.state.clone())
             .run_until_idle(|_| {})
             .await
             .unwrap()
@@ -496,7 +496,7 @@ pub async fn seed_accounts(
             ig_user_id: s(&item["user_id"]),
             ig_scoped_id: s(&item["id"]),
             username: Some(s(&item["username"])),
-            scopes: "instagram_business_basic".into(),
+            scopes: vec![igbroker_core::InstagramScope::BusinessBasic],
             token: igbroker_store::TokenUpdate {
                 token_enc: state
                     .vault()

@@ -12,7 +12,7 @@ use igbroker_store::{ReplicaRow, Store};
 use igbroker_vault::KeyRing;
 use tokio::task::JoinHandle;
 
-use crate::clock::tokio_util_shim::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
 /// How often a replica says it is alive and re-reads the ring file.

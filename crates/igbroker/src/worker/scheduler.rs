@@ -14,11 +14,11 @@ use igbroker_store::Claimed;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{Id, JoinSet};
 
-use crate::clock::tokio_util_shim::Shutdown;
-use crate::error::ApiError;
+use crate::service::Error;
 use crate::service::refresh::{self, CommitSink, Outcome};
-use crate::service::webhooks;
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
+use crate::worker::webhooks;
 
 const ACTOR: &str = "system:scheduler";
 /// Refresh budgets are counted per app per minute.
@@ -80,7 +80,7 @@ pub struct Scheduler {
 
 /// The work in flight during one run.
 struct Running {
-    tasks: JoinSet<Result<TaskResult, ApiError>>,
+    tasks: JoinSet<Result<TaskResult, Error>>,
     /// What each task holds, to give the lease back if the task panics.
     holding: HashMap<Id, (String, String)>,
     sink: Arc<CommitSink>,
@@ -135,7 +135,7 @@ impl Running {
             tasks: JoinSet::new(),
             holding: HashMap::new(),
             sink: Arc::new(CommitSink::Queue(tx)),
-            writer: tokio::spawn(refresh::commit_writer(state.clone(), rx)),
+            writer: tokio::spawn(crate::worker::commit_writer::run(state.clone(), rx)),
             stats: RunStats::default(),
             waiting: Arc::new(AtomicUsize::new(0)),
             exhausted_until: None,
@@ -177,7 +177,7 @@ impl Scheduler {
     /// waits for a permit (the concurrency limit on calls to Instagram).
     /// Claimed accounts their app's budget does not admit are given back, due
     /// when the budget window turns. Returns how many it claimed.
-    async fn claim_and_spawn(&self, running: &mut Running) -> Result<usize, ApiError> {
+    async fn claim_and_spawn(&self, running: &mut Running) -> Result<usize, Error> {
         let concurrency = self.state.config().refresh.concurrency.max(1);
         let depth = running
             .pace
@@ -246,7 +246,7 @@ impl Scheduler {
             let permit = permits.acquire_owned().await;
             waiting.fetch_sub(1, Ordering::SeqCst);
             let permit =
-                permit.map_err(|_| ApiError::Unavailable("the scheduler is stopping".into()))?;
+                permit.map_err(|_| Error::Unavailable("the scheduler is stopping".into()))?;
             // Claimed ahead, it may have waited long for a slot (a slow Instagram):
             // give it back rather than call under a lease that could run out.
             if !refresh::lease_covers_call(&state, acc.lease_until) {
@@ -261,7 +261,7 @@ impl Scheduler {
         running.holding.insert(handle.id(), held);
     }
 
-    async fn spawn_webhooks(&self, running: &mut Running) -> Result<usize, ApiError> {
+    async fn spawn_webhooks(&self, running: &mut Running) -> Result<usize, Error> {
         let owner = self.owner();
         let now = self.state.now();
         let rows = self
@@ -286,7 +286,7 @@ impl Scheduler {
     fn reap(
         &self,
         running: &mut Running,
-        joined: Result<(Id, Result<TaskResult, ApiError>), tokio::task::JoinError>,
+        joined: Result<(Id, Result<TaskResult, Error>), tokio::task::JoinError>,
     ) {
         match joined {
             Ok((id, result)) => {
@@ -430,7 +430,7 @@ impl Scheduler {
     pub async fn run_until_idle(
         &self,
         mut on_progress: impl FnMut(&RunStats),
-    ) -> Result<RunStats, ApiError> {
+    ) -> Result<RunStats, Error> {
         let mut running = Running::new(&self.state);
         let mut last_webhooks = std::time::Instant::now();
         let result = loop {

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod graph_policy;
 pub mod ids;
 pub mod refresh_policy;
 pub mod scopes;

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod graph_policy;
 pub mod ids;
 pub mod key_policy;
+pub mod net_policy;
 pub mod refresh_policy;
 pub mod scopes;
 pub mod secrets;

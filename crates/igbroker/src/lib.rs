@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod listener;
 pub mod server;
 pub mod service;
 pub mod shutdown;

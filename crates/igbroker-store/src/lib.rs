@@ -24,7 +24,7 @@ pub use accounts::{
 };
 pub use api_keys::ApiKeyRow;
 pub use apps::AppRow;
-pub use audit::{AuditEntry, AuditRow, ChainCheck};
+pub use audit::{AuditEntry, AuditRow, ChainCheck, plain_link};
 pub use connect_sessions::ConnectSessionRow;
 pub use error::StoreError;
 pub use pool::{Backend, Store};

@@ -29,6 +29,9 @@ pub struct Store {
     /// On PostgreSQL it is the same pool.
     writer: AnyPool,
     backend: Backend,
+    /// Keys the audit chain's links; `None` keeps plain SHA-256 links (a ring made before
+    /// audit keys existed).
+    pub(crate) audit_key: Option<std::sync::Arc<igbroker_vault::KeyMaterial>>,
 }
 
 impl Store {
@@ -88,7 +91,15 @@ impl Store {
             pool,
             writer,
             backend,
+            audit_key: None,
         })
+    }
+
+    /// Links new audit entries with an HMAC under `key` and verifies with it.
+    #[must_use]
+    pub fn with_audit_key(mut self, key: Option<igbroker_vault::KeyMaterial>) -> Store {
+        self.audit_key = key.map(std::sync::Arc::new);
+        self
     }
 
     /// The pool for statements that write.

@@ -332,6 +332,18 @@ pub async fn audit_cmd(
                 }
                 return Ok(ExitCode::from(1));
             }
+            igbroker_store::ChainCheck::NeedsKey { at_seq } => {
+                let reason = "the entries are linked with the audit key, which this key ring lacks; run with the ring that has its [audit] key";
+                if json_out {
+                    println!(
+                        "{}",
+                        json!({"intact": null, "at_seq": at_seq, "reason": reason})
+                    );
+                } else {
+                    println!("audit log NOT CHECKED from entry {at_seq}: {reason}");
+                }
+                return Ok(ExitCode::from(1));
+            }
         },
     }
     Ok(ExitCode::SUCCESS)

@@ -151,23 +151,67 @@ fn sqlite_options(max: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Deleted rows (a revoked token's ciphertext) are overwritten, not left in
+                // free pages for whoever copies the file.
+                conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })
         })
 }
 
-/// sqlx creates the file with `mode=rwc` but not its folder.
+/// sqlx creates the file with `mode=rwc` but not its folder, and with the process's umask.
+/// The folder is created 0700 and the file 0600 before SQLite opens it; SQLite gives its
+/// `-wal` and `-shm` files the database file's mode.
 fn ensure_sqlite_parent(url: &str) {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path.starts_with(":memory:") || path.starts_with("file:") {
         return;
     }
-    if let Some(parent) = Path::new(path).parent()
+    let path = Path::new(path);
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
+        && !parent.exists()
     {
-        let _ = std::fs::create_dir_all(parent);
+        let _ = create_private_dir(parent);
     }
+    if !path.exists() {
+        let _ = create_private_file(path);
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 /// Connection errors may echo the URL, and a PostgreSQL URL may carry a password.

@@ -35,7 +35,7 @@ const DEMO_USER: &str = "demo_shop";
 impl Demo {
     /// Starts both servers; `port` 0 picks a free one.
     pub async fn start(port: u16, data: &Path) -> anyhow::Result<Demo> {
-        reset_data_dir(data)?;
+        crate::demo_data::prepare(data)?;
         let sandbox =
             instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default())?;
         let clock: Arc<dyn Clock> = Arc::new(SandboxClockAdapter(sandbox.clock()));
@@ -152,24 +152,6 @@ impl Demo {
             let _ = t.await;
         }
     }
-}
-
-/// The demo's data is disposable: each start begins from nothing.
-fn reset_data_dir(data: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
-    for name in [
-        "igbroker.db",
-        "igbroker.db-wal",
-        "igbroker.db-shm",
-        "igbroker.db-journal",
-        "keys.toml",
-    ] {
-        let p = data.join(name);
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
-        }
-    }
-    Ok(())
 }
 
 fn http_client() -> anyhow::Result<reqwest::Client> {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod demo_data;
 pub mod error;
 pub mod http;
 pub mod limits;

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod browser;
+pub mod browser_guard;
 pub mod health;
 pub mod request_id;
 

@@ -1,0 +1,89 @@
+//! What browser-facing answers carry: no framing, no sniffing, no referrer; and the cookie
+//! that ties a connect session to the browser that opened its link.
+
+use axum::extract::Request;
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, COOKIE, HeaderMap, HeaderValue, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Adds the framing, sniffing and referrer headers to every answer that lacks them.
+///
+/// The policy sets `frame-ancestors` only, so pages that need their own CSP set it
+/// themselves; JSON answers carry the headers too, where they cost nothing.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (X_FRAME_OPTIONS, "DENY"),
+        (CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (REFERRER_POLICY, "no-referrer"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+/// The cookie of one connect session: one per session, so two connects in one browser
+/// do not overwrite each other; sent back only to the callback.
+pub fn cookie_name(session_id: &str) -> String {
+    let safe: String = session_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    format!("igb_{safe}")
+}
+
+/// `Set-Cookie` for a session's browser binding, good for `max_age` seconds.
+pub fn set_cookie(session_id: &str, value: &str, secure: bool, max_age: i64) -> String {
+    format!(
+        "{}={value}; Path=/oauth/callback; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        cookie_name(session_id),
+        max_age.max(0),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The value of the session's cookie in a request, if the browser sent it.
+pub fn read_cookie(headers: &HeaderMap, session_id: &str) -> Option<String> {
+    let name = cookie_name(session_id);
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_cookie_round_trips_and_stays_in_its_lane() {
+        let set = set_cookie("cs_0193", "abc", true, 600);
+        assert!(set.starts_with("igb_cs_0193=abc;"), "{set}");
+        for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/oauth/callback"] {
+            assert!(set.contains(part), "{set}");
+        }
+        assert!(!set_cookie("cs_1", "v", false, 1).contains("Secure"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("igb_cs_other=x; igb_cs_0193=abc"),
+        );
+        assert_eq!(read_cookie(&h, "cs_0193").as_deref(), Some("abc"));
+        assert_eq!(read_cookie(&h, "cs_0194"), None);
+        // A hostile session id cannot reach another cookie or attribute.
+        assert_eq!(cookie_name("cs_1; Path=/"), "igb_cs_1Path");
+    }
+}

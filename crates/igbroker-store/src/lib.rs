@@ -16,6 +16,7 @@ mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
+mod trust;
 mod tx;
 mod webhooks;
 

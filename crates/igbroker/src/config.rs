@@ -18,7 +18,78 @@ pub struct Config {
     pub keys: KeysConfig,
     pub instagram: InstagramConfig,
     pub refresh: RefreshConfig,
+    pub limits: LimitsConfig,
+    pub webhooks: WebhooksConfig,
+    pub metrics: MetricsConfig,
     pub dev: DevConfig,
+}
+
+/// `[limits]`: what one request, one key, one client address and one process may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Token bucket per API key (a key may carry its own `rate_limit_per_second`).
+    pub per_key_per_second: u32,
+    pub per_key_burst: u32,
+    /// Failed API-key attempts one client address may make before it must wait…
+    pub failed_auth_burst: u32,
+    /// …and how many a second it regains.
+    pub failed_auth_per_second: f64,
+    /// Requests this process serves at once; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// Time to send a request's headers, and the longest idle wait between requests.
+    #[serde(deserialize_with = "human_duration")]
+    pub header_read_timeout: Duration,
+    /// Longest a request may take, body included.
+    #[serde(deserialize_with = "human_duration")]
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_json_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            per_key_per_second: 200,
+            per_key_burst: 400,
+            failed_auth_burst: 20,
+            failed_auth_per_second: 1.0,
+            max_in_flight: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_json_depth: 32,
+        }
+    }
+}
+
+/// `[webhooks]`: where the broker may deliver events.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    pub allow_private_networks: bool,
+    pub allow_hosts: Vec<String>,
+    pub allow_http: bool,
+}
+
+impl WebhooksConfig {
+    pub fn policy(&self) -> igbroker_core::net_policy::DestinationPolicy {
+        igbroker_core::net_policy::DestinationPolicy {
+            allow_private_networks: self.allow_private_networks,
+            allow_hosts: self.allow_hosts.clone(),
+            allow_http: self.allow_http,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` needs `Authorization: Bearer <it>`.
+    pub bearer_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +156,9 @@ impl Default for Config {
             keys: KeysConfig::default(),
             instagram: InstagramConfig::default(),
             refresh: RefreshConfig::default(),
+            limits: LimitsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            metrics: MetricsConfig::default(),
             dev: DevConfig::default(),
         }
     }
@@ -213,6 +287,37 @@ impl Config {
                 "refresh.app_budget_per_minute must be at least 1".into(),
             ));
         }
+        let l = &self.limits;
+        if l.per_key_per_second == 0 || l.per_key_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.per_key_per_second and limits.per_key_burst must be at least 1".into(),
+            ));
+        }
+        if l.failed_auth_burst == 0
+            || l.failed_auth_per_second.is_nan()
+            || l.failed_auth_per_second <= 0.0
+        {
+            return Err(ConfigError::Invalid(
+                "limits.failed_auth_burst must be at least 1 and limits.failed_auth_per_second above 0".into(),
+            ));
+        }
+        if l.max_in_flight == 0 || l.max_json_depth == 0 || l.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "limits.max_in_flight and limits.max_json_depth must be at least 1, limits.max_body_bytes at least 1024".into(),
+            ));
+        }
+        if l.header_read_timeout.is_zero() || l.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "limits.header_read_timeout and limits.request_timeout must be above 0s".into(),
+            ));
+        }
+        for h in &self.webhooks.allow_hosts {
+            if h.trim().is_empty() || h.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "webhooks.allow_hosts entry `{h}` must be a host name or address, without scheme or path"
+                )));
+            }
+        }
         if self.refresh.min_age >= Duration::from_secs(60 * 86_400) {
             return Err(ConfigError::Invalid(
                 "refresh.min_age must be shorter than a token's 60-day life".into(),
@@ -241,6 +346,25 @@ impl Config {
             backoff_base: s(self.refresh.backoff_base).max(1),
             backoff_max: s(self.refresh.backoff_max).max(1),
             failing_backoff: s(self.refresh.failing_backoff).max(1),
+        }
+    }
+
+    pub fn limit_settings(&self) -> crate::limits::LimitSettings {
+        let l = &self.limits;
+        crate::limits::LimitSettings {
+            per_key_per_second: f64::from(l.per_key_per_second),
+            per_key_burst: f64::from(l.per_key_burst),
+            failed_auth_burst: f64::from(l.failed_auth_burst),
+            failed_auth_per_second: l.failed_auth_per_second,
+            max_in_flight: l.max_in_flight,
+        }
+    }
+
+    pub fn conn_limits(&self) -> crate::listener::ConnLimits {
+        crate::listener::ConnLimits {
+            header_read_timeout: self.limits.header_read_timeout,
+            max_header_bytes: self.limits.max_header_bytes,
+            ..Default::default()
         }
     }
 

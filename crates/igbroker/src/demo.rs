@@ -61,6 +61,9 @@ impl Demo {
         config.instagram.authorize_url = format!("{sandbox_url}/oauth/authorize");
         config.instagram.token_url = format!("{sandbox_url}/oauth/access_token");
         config.instagram.graph_url = sandbox_url.clone();
+        // The demo's webhooks go to services on this machine.
+        config.webhooks.allow_private_networks = true;
+        config.webhooks.allow_http = true;
         config.validate()?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -238,6 +241,14 @@ pub async fn script(demo: &Demo, out: &mut dyn FnMut(&str)) -> anyhow::Result<Sc
         .send()
         .await
         .context("step connect: opening the connect link")?;
+    // The broker binds the session to this "browser" with a cookie; keep it for the callback.
+    let cookie = resp
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .to_string();
     let authorize = url::Url::parse(&location(&resp).context("step connect: connect link")?)?;
     let q: std::collections::HashMap<String, String> =
         authorize.query_pairs().into_owned().collect();
@@ -257,6 +268,7 @@ pub async fn script(demo: &Demo, out: &mut dyn FnMut(&str)) -> anyhow::Result<Sc
     callback.set_fragment(None);
     let resp = http
         .get(callback.as_str())
+        .header(reqwest::header::COOKIE, cookie)
         .send()
         .await
         .context("step connect: callback")?;

@@ -84,6 +84,9 @@ pub enum AuditCommand {
     },
     /// Walk the hash chain: any edited, removed or truncated entry is found.
     Verify,
+    /// Link an audit log written before the ring had an audit key under that key, after
+    /// checking it (once; a keyed log is left alone).
+    Relink,
 }
 
 fn read_secret() -> anyhow::Result<SecretString> {
@@ -313,12 +316,32 @@ pub async fn audit_cmd(
                 }
             }
         }
+        AuditCommand::Relink => {
+            if state.vault().ring().audit_key().is_none() {
+                anyhow::bail!(
+                    "the key ring has no audit key: `igbroker keys add` gives a ring file one; with IGBROKER_KEYS__RING add an `audit:<base64 of 32 bytes>` entry"
+                );
+            }
+            let n = state.store().key_audit_chain().await?;
+            if json_out {
+                println!("{}", json!({"relinked": n}));
+            } else if n == 0 {
+                println!(
+                    "nothing to do: the audit log is already linked under the audit key (or empty)"
+                );
+            } else {
+                println!("checked and linked {n} audit entries under the audit key");
+            }
+        }
         AuditCommand::Verify => match state.store().verify_audit().await? {
             igbroker_store::ChainCheck::Intact { entries } => {
                 if json_out {
                     println!("{}", json!({"intact": true, "entries": entries}));
                 } else {
                     println!("audit log intact: {entries} entries");
+                    if let Ok((seq, head)) = state.store().audit_head().await {
+                        println!("head: entry {seq} {head}");
+                    }
                 }
             }
             igbroker_store::ChainCheck::Broken { at_seq, reason } => {

@@ -11,6 +11,7 @@ use igbroker_core::{ApiScope, ConnectSessionStatus};
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
+use crate::http::browser_guard;
 use crate::http::{bad_json, bad_query};
 use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
 use crate::state::AppState;
@@ -39,7 +40,7 @@ pub async fn show_session(
         .require(ApiScope::Connect)
         .or_else(|_| caller.require(ApiScope::AccountsRead))?;
     let row = connect::get(&state, &id).await?;
-    caller.require_app(&row.app_id)?;
+    caller.require_app_of("connect session", &id, &row.app_id)?;
     Ok(Json(SessionView::from_row(&state, &row)))
 }
 
@@ -58,19 +59,48 @@ fn redirect(location: &str) -> Response {
 
 pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let location = connect::authorize_redirect(&state, &id).await?;
-    Ok(redirect(&location))
+    let session = connect::get(&state, &id).await?;
+    let cookie = browser_guard::bind_browser(&state, &id, session.expires_at).await?;
+    let mut resp = redirect(&location);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(axum::http::header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 pub async fn callback(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     q: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = q.map_err(bad_query)?;
+    // Only the browser that opened the connect link may finish it: a consent page
+    // completed elsewhere (a link sent to a victim, say) is refused.
+    if let Some(raw) = q.state.as_deref().filter(|s| !s.is_empty())
+        && !browser_guard::same_browser(&state, &headers, raw).await?
+    {
+        return Ok(wrong_browser_page());
+    }
     let outcome = connect::handle_callback(&state, q).await?;
     Ok(match outcome.redirect_location() {
         Some(loc) => redirect(&loc),
         None => result_page(&outcome),
     })
+}
+
+fn wrong_browser_page() -> Response {
+    let body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Start again from the app</title></head><body>\
+         <h1>Start again from the app</h1>\
+         <p>This Instagram connection was started in another browser (or its cookie was removed), \
+         so it cannot be finished here. Nothing was connected.</p>\
+         <p>Go back to the app that sent you and start again from there, in this browser.</p>\
+         <p id=\"status\">wrong_browser</p></body></html>";
+    (
+        StatusCode::BAD_REQUEST,
+        [(CACHE_CONTROL, "no-store")],
+        Html(body),
+    )
+        .into_response()
 }
 
 fn result_page(o: &Outcome) -> Response {

@@ -63,6 +63,52 @@ pub fn read_cookie(headers: &HeaderMap, session_id: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
+/// Ties the session to the browser now opening its link: a fresh cookie whose hash the
+/// session keeps. Returns the `Set-Cookie` value.
+pub async fn bind_browser(
+    state: &crate::state::AppState,
+    session_id: &str,
+    expires_at: i64,
+) -> Result<String, crate::error::ApiError> {
+    let value = igbroker_core::secrets::random_token();
+    state
+        .store()
+        .bind_connect_browser(session_id, &igbroker_core::secrets::sha256_hex(&value))
+        .await?;
+    let secure = state.config().public_url.starts_with("https://");
+    Ok(set_cookie(
+        session_id,
+        &value,
+        secure,
+        expires_at - state.now(),
+    ))
+}
+
+/// Whether the browser bringing a callback with `raw_state` is the one that opened the
+/// session's link. An unknown state is left for the callback to refuse in its own words.
+pub async fn same_browser(
+    state: &crate::state::AppState,
+    headers: &HeaderMap,
+    raw_state: &str,
+) -> Result<bool, crate::error::ApiError> {
+    let Some(session) = state
+        .store()
+        .find_connect_session_by_state(&igbroker_core::secrets::sha256_hex(raw_state))
+        .await?
+    else {
+        return Ok(true);
+    };
+    let bound = state.store().connect_browser_hash(&session.id).await?;
+    Ok(match bound {
+        Some(hash) => read_cookie(headers, &session.id).is_some_and(|v| {
+            let got = igbroker_core::secrets::sha256_hex(&v);
+            subtle::ConstantTimeEq::ct_eq(got.as_bytes(), hash.as_bytes()).into()
+        }),
+        // Only sessions finished before browsers were bound have no binding.
+        None => session.status != igbroker_core::ConnectSessionStatus::Pending,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

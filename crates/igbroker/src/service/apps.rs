@@ -107,7 +107,7 @@ pub async fn create(
     };
     let origins = valid_origins(&req.return_origins)?;
     if let Some(w) = &req.webhook_url {
-        valid_webhook_url(w)?;
+        valid_webhook_url(state, w).await?;
     }
     let id = PrefixedId::generate(IdKind::App).into_string();
     let sealed = state.vault().seal_str(&secret_aad(&id), secret)?;
@@ -185,10 +185,17 @@ fn valid_origins(list: &[String]) -> Result<Vec<String>> {
     Ok(origins)
 }
 
-fn valid_webhook_url(url: &str) -> Result<()> {
-    validate_redirect_uri(url)
-        .map(|_| ())
-        .map_err(|e| Error::Invalid(e.to_string().replace("redirect_uri", "webhook_url")))
+/// The `[webhooks]` policy, applied when a URL is registered (and again at each delivery,
+/// on the addresses the name resolves to then).
+async fn valid_webhook_url(state: &AppState, url: &str) -> Result<()> {
+    if url.len() > 2048 {
+        return Err(Error::Invalid(
+            "webhook_url must be at most 2048 characters".into(),
+        ));
+    }
+    crate::webhook_net::check_destination(state.webhook_policy(), url)
+        .await
+        .map_err(|e| Error::Invalid(format!("webhook_url: {e}")))
 }
 
 /// `PATCH /v1/apps/{id}`: absent fields stay; `webhook_url: null` removes the webhook.
@@ -266,7 +273,7 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if let Some(url) = &req.webhook_url {
         if let Some(u) = url {
-            valid_webhook_url(u)?;
+            valid_webhook_url(state, u).await?;
         }
         row.webhook_url = url.clone();
         changed.push("webhook_url");

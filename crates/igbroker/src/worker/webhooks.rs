@@ -2,7 +2,7 @@
 //! Events are written by the service layer on the transaction of their change;
 //! this only sends what was committed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{OutboxRow, WebhookDelivery};
@@ -34,7 +34,20 @@ pub async fn deliver(
         ),
         None => None,
     };
+    // The destination is checked now, on what the name resolves to now; the client's
+    // resolver checks again the addresses it connects to.
+    let refused = match &target {
+        Some(url) => crate::webhook_net::check_destination(state.webhook_policy(), url)
+            .await
+            .err(),
+        None => None,
+    };
     let (ok, status_code, error) = match (target, secret) {
+        _ if refused.is_some() => (
+            false,
+            None,
+            refused.map(|r| format!("delivery refused: {r}")),
+        ),
         (Some(url), Some(secret)) => {
             let body = row.payload.as_bytes().to_vec();
             let signature = sign(&secret, now, &body);
@@ -61,7 +74,10 @@ pub async fn deliver(
                 Err(e) => (
                     false,
                     None,
-                    Some(format!("delivery failed: {}", e.without_url())),
+                    Some(format!(
+                        "delivery failed: {}",
+                        crate::webhook_net::describe(e)
+                    )),
                 ),
             }
         }
@@ -95,13 +111,4 @@ pub async fn deliver(
         tracing::warn!(outbox_id = %row.id, event = %row.event, attempts, error = %e, "webhook delivery failed");
     }
     Ok(ok)
-}
-
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default()
 }

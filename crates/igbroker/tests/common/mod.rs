@@ -35,6 +35,26 @@ pub struct TestEnv {
     pub database_url: String,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The connect-session cookie the last opened connect link set, as a browser keeps it.
+    cookie: std::sync::Mutex<Option<String>>,
+}
+
+/// No answer a test client sees from the Graph proxy may carry an access token (the
+/// sandbox's tokens start with `IGAA`).
+pub fn assert_no_token_in(path: &str, body: &str) {
+    if !path.contains("/graph/") {
+        return;
+    }
+    let mut rest = body;
+    while let Some(i) = rest.find("IGAA") {
+        let tail = &rest[i + 4..];
+        let run = tail
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        assert!(run < 20, "a proxied answer carries a token: {path}");
+        rest = tail;
+    }
 }
 
 pub const USER: &str = "shop_one";
@@ -100,6 +120,9 @@ impl TestEnv {
         config.instagram.token_url = format!("{sandbox_url}/oauth/access_token");
         config.instagram.graph_url = sandbox_url.clone();
         config.instagram.request_timeout = Duration::from_secs(10);
+        // The tests' webhook receivers listen on loopback.
+        config.webhooks.allow_private_networks = true;
+        config.webhooks.allow_http = true;
         tweak(&mut config);
 
         let broker_clock: Arc<dyn Clock> = Arc::new(SandboxClockAdapter(clock.clone()));
@@ -180,6 +203,7 @@ impl TestEnv {
             database_url,
             dir,
             stop: Some(stop_tx),
+            cookie: std::sync::Mutex::new(None),
         })
     }
 
@@ -198,7 +222,9 @@ impl TestEnv {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let text = resp.text().await.unwrap_or_default();
+        assert_no_token_in(path, &text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -218,6 +244,14 @@ impl TestEnv {
     pub async fn consent(&self, connect_url: &str, username: &str, decision: &str) -> url::Url {
         let resp = self.http.get(connect_url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND, "connect link");
+        if let Some(c) = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+        {
+            *self.cookie.lock().unwrap() = Some(c.to_string());
+        }
         let loc = resp.headers()["location"].to_str().unwrap().to_string();
         let authorize = url::Url::parse(&loc).unwrap();
         let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
@@ -235,8 +269,27 @@ impl TestEnv {
         cb
     }
 
+    /// The callback, from the browser that opened the last connect link.
     pub async fn callback(&self, url: &url::Url) -> reqwest::Response {
-        self.http.get(url.as_str()).send().await.unwrap()
+        let mut req = self.http.get(url.as_str());
+        let cookie = self.cookie.lock().unwrap().clone();
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Every call the sandbox logged.
+    pub async fn sandbox_calls_all(&self) -> Vec<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/_sandbox/calls", self.sandbox))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "/_sandbox/calls");
+        let v: Value = resp.json().await.unwrap();
+        v["data"].as_array().cloned().unwrap_or_default()
     }
 
     /// The whole connect flow; returns the account id.

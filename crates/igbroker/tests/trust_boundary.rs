@@ -678,6 +678,7 @@ async fn a_key_over_its_rate_gets_429(env: TestEnv) {
     .await;
     let (_, other) = new_key(&env, json!({"name": "other", "scopes": ["accounts:read"]})).await;
     let mut limited = 0;
+    let started = Instant::now();
     for _ in 0..60 {
         let a = call(&env, &slow, Method::GET, "/v1/accounts", Body::None).await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
@@ -696,8 +697,14 @@ async fn a_key_over_its_rate_gets_429(env: TestEnv) {
             b.body
         );
     }
-    // A burst of 10, then about 5 a second: most of 60 quick calls are refused.
-    assert!(limited >= 30, "only {limited} of 60 were limited");
+    // A burst of 10, then 5 a second: whatever the machine's speed, no more got through.
+    let allowed = 10.0 + 5.0 * started.elapsed().as_secs_f64() + 1.0;
+    assert!(limited >= 1, "none of 60 calls was limited");
+    assert!(
+        f64::from(60 - limited) <= allowed,
+        "{} of 60 got through, more than {allowed:.0}",
+        60 - limited
+    );
 }
 
 async fn slow_connections_do_not_hold_the_broker(env: TestEnv) {

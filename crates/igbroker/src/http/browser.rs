@@ -2,8 +2,7 @@
 //! Instagram's redirect back.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use axum::response::{Html, IntoResponse, Response};
@@ -11,17 +10,16 @@ use igbroker_core::{ApiScope, ConnectSessionStatus};
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
-use crate::http::{bad_json, bad_query};
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
 use crate::state::AppState;
 
 pub async fn create_session(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewSession>, JsonRejection>,
+    JsonBody(req): JsonBody<NewSession>,
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
     caller.require(ApiScope::Connect)?;
-    let Json(req) = body.map_err(bad_json)?;
     caller.require_app(&req.app_id)?;
     let row = connect::create(&state, req).await?;
     Ok((
@@ -63,9 +61,8 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> A
 
 pub async fn callback(
     State(state): State<AppState>,
-    q: Result<Query<CallbackQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Response> {
-    let Query(q) = q.map_err(bad_query)?;
     let outcome = connect::handle_callback(&state, q).await?;
     Ok(match outcome.redirect_location() {
         Some(loc) => redirect(&loc),

@@ -1,5 +1,6 @@
-//! The broker's HTTP surface (CONTRACT §3). Handlers parse and authorise; the
-//! work happens in `service`.
+//! The broker's HTTP surface. Handlers parse (with the extractors of `extract`)
+//! and authorise (`auth::Caller`), call one service function, and shape its
+//! answer; the rules are in `service`, errors map once in `crate::error`.
 
 pub mod accounts;
 pub mod api_keys;
@@ -7,13 +8,13 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod browser;
+pub mod extract;
 pub mod health;
 pub mod request_id;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::routing::{any, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -62,16 +63,4 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(120),
         ))
         .with_state(state)
-}
-
-/// Axum's own rejection texts, reworded into our error shape.
-pub fn bad_json(e: JsonRejection) -> ApiError {
-    ApiError::InvalidRequest(format!(
-        "the request body is not the JSON this route takes: {}",
-        e.body_text()
-    ))
-}
-
-pub fn bad_query(e: QueryRejection) -> ApiError {
-    ApiError::InvalidRequest(format!("the query string is not valid: {}", e.body_text()))
 }

@@ -1,4 +1,4 @@
-//! The configuration file and its `IGBROKER_…` environment overrides (CONTRACT §2).
+//! The configuration file and its `IGBROKER_…` environment overrides.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

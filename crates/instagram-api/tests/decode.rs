@@ -1,4 +1,4 @@
-//! Every sample payload of the platform digest, decoded from the fixtures next to this file.
+//! Every documented sample payload of the Instagram Platform, decoded from the fixtures next to this file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;

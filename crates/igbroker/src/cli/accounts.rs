@@ -195,7 +195,7 @@ fn report(json_out: bool, v: serde_json::Value) {
     }
 }
 
-/// A progress bar on a terminal, plain lines otherwise (CONTRACT §1).
+/// A progress bar on a terminal, plain lines otherwise.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: u64,

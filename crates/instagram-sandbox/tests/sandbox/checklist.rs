@@ -1,5 +1,5 @@
-//! One test per row of the digest's emulator checklist (§11), each comparing the sandbox's
-//! answer with the digest's sample payloads (tests/fixtures). The other modules test each
+//! One test per behaviour the emulator must have, each comparing the sandbox's answer
+//! with Instagram's documented sample payloads (tests/fixtures). The other modules test each
 //! area in depth; these walk the rows end to end.
 
 use reqwest::StatusCode;

@@ -1,14 +1,13 @@
 //! The refresh engine against the real sandbox: due work, failures of each
 //! kind, joining refreshes in flight, and webhooks to the owning service.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Backend, TestEnv, USER, s};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::{Backend, TestEnv, USER, post, s};
+use instagram_sandbox::control_client::{FaultSpec, UserEvent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -61,10 +60,8 @@ both_backends!(due_tokens_are_refreshed_once, due_refresh);
 async fn transient_then_success(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(
-        json!({"path": "/refresh_access_token", "kind": "status", "status": 503, "count": 1}),
-    )
-    .await;
+    env.fault(FaultSpec::status("/refresh_access_token", 503).times(1))
+        .await;
     let stats = env.run_scheduler().await;
     assert_eq!(stats.transient, 1, "{stats:?}");
     let acc = env.account(&id).await;
@@ -91,7 +88,7 @@ both_backends!(
 async fn expired_while_backing_off(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "status", "status": 500}))
+    env.fault(FaultSpec::status("/refresh_access_token", 500))
         .await;
     // Keep failing until the token runs out.
     for _ in 0..200 {
@@ -118,7 +115,12 @@ both_backends!(
 async fn non_transient_is_failing(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1})).await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 100)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     let stats = env.run_scheduler().await;
     assert_eq!(stats.failing, 1, "{stats:?}");
     let acc = env.account(&id).await;
@@ -139,7 +141,12 @@ async fn rate_limit_holds_app(env: TestEnv) {
     let a = env.connect(USER, "a").await;
     let b = env.connect(common::OTHER_USER, "b").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 80002, "count": 1})).await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 80002)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     let stats = env.run_scheduler().await;
     // The first call is throttled; the app is then held, so the other account waits too.
     assert_eq!(stats.transient, 1, "{stats:?}");
@@ -161,7 +168,7 @@ async fn short_lease_given_back(env: TestEnv) {
     let accounts = env.seed(3, 45 * DAY).await;
     // Every refresh takes 1.5 s, one at a time: the second and third accounts,
     // claimed together with the first, wait for the slot.
-    env.fault(json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 1500}))
+    env.fault(FaultSpec::latency("/refresh_access_token", 1500))
         .await;
     let state = env.state.clone();
     let run = tokio::spawn(async move {
@@ -245,10 +252,8 @@ both_backends_with!(
 async fn joins_in_flight(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(2 * DAY);
-    env.fault(
-        json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 400, "count": 1}),
-    )
-    .await;
+    env.fault(FaultSpec::latency("/refresh_access_token", 400).times(1))
+        .await;
     let path = format!("/v1/accounts/{id}/refresh");
     let (a, b, c) = tokio::join!(
         env.api(Method::POST, &path, None),
@@ -434,14 +439,10 @@ async fn reauth_flow(env: TestEnv) {
     assert_eq!(ev[0]["data"]["account_id"], id);
 
     // The user changes their password: Instagram answers 190/460.
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/users/{USER}/events", env.sandbox),
-        None,
-        json!({"kind": "password_changed"}),
-    )
-    .await;
-    assert!(st.is_success(), "{v}");
+    env.sb
+        .user_event(USER, &UserEvent::PasswordChanged)
+        .await
+        .unwrap();
     env.advance(41 * DAY);
     let stats = env.run_scheduler().await;
     assert_eq!(stats.reauth_required, 1, "{stats:?}");

@@ -1,9 +1,7 @@
 //! Token storage end to end: no plaintext at rest or in trace logs, key rotation online and
 //! after a crash, replicas that block a rotation, and a missing key named clearly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,13 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{Backend, TestEnv, USER, contains, s};
+use crate::common::{Backend, TestEnv, USER, contains, s};
 use igbroker::service::rotation::{self, ReencryptOptions, Silent};
 use igbroker::shutdown;
 use igbroker::worker::replica::{self, RingReload};
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{NewAccount, ReplicaRow, TokenUpdate};
 use igbroker_vault::{Aad, KeyRing, KeyState, Vault, sealed_key_version};
+use instagram_sandbox::control_client::{AppSpec, RefreshMode};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -64,24 +63,22 @@ fn trace_logs() -> Arc<Mutex<Vec<u8>>> {
 /// A sandbox app that issues a new token string on every refresh, registered with the
 /// broker under `secret`. Returns the broker's app id.
 async fn app_with_new_tokens(env: &TestEnv, secret: &str) -> String {
-    let (st, sb) = common::post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"client_secret": secret, "refresh_mode": "new",
-               "redirect_uris": [format!("{}/oauth/callback", env.broker)]}),
-    )
-    .await;
-    assert!(st.is_success(), "{sb}");
+    let sb = env
+        .sb
+        .create_app(&AppSpec {
+            client_secret: Some(secret.into()),
+            refresh_mode: Some(RefreshMode::New),
+            ..AppSpec::redirecting_to(format!("{}/oauth/callback", env.broker))
+        })
+        .await
+        .unwrap();
     let (st, app) = env
         .api(
             Method::POST,
             "/v1/apps",
-            Some(
-                json!({"name": "Canary app", "client_id": s(&sb["client_id"]),
+            Some(json!({"name": "Canary app", "client_id": sb.client_id,
                         "client_secret": secret, "scopes": ["instagram_business_basic"],
-                        "return_origins": [common::RETURN_ORIGIN]}),
-            ),
+                        "return_origins": [common::RETURN_ORIGIN]})),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{app}");

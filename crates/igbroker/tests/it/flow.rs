@@ -1,10 +1,8 @@
 //! The token's life through the broker's HTTP API, against the real sandbox,
 //! on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use instagram_sandbox::control_client::FaultSpec;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -589,8 +587,12 @@ async fn metrics_page(env: TestEnv) {
     assert_eq!(st, StatusCode::OK);
     // A refresh that fails for good (code 100) counts as failing.
     env.clock.advance(41 * 86_400);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1}))
-        .await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 100)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     env.run_scheduler().await;
 
     let g = env

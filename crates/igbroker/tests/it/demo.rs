@@ -1,5 +1,4 @@
 //! `igbroker demo --script` end to end, and what it leaves on disk.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 

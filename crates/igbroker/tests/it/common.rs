@@ -266,6 +266,16 @@ impl TestEnv {
         out
     }
 
+    /// What the database holds, as bytes to scan: the SQLite files (WAL included), or a
+    /// `pg_dump` of the PostgreSQL database; and the key ring file.
+    pub fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = self.files();
+        if !self.database_url.starts_with("sqlite:") {
+            out.push(("pg_dump".into(), pg_dump(&self.database_url)));
+        }
+        out
+    }
+
     pub async fn sandbox_calls(&self, path: &str) -> Vec<Call> {
         self.sb.calls_to(path).await.unwrap()
     }
@@ -401,4 +411,39 @@ impl TestEnv {
         )
         .await
     }
+}
+
+pub fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("Debian's postgresql package (scripts/test installs it)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .max_by_key(|p| {
+            p.parent()
+                .and_then(std::path::Path::parent)
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        })
+        .expect("pg_dump under /usr/lib/postgresql/*/bin");
+    let out = std::process::Command::new(bin)
+        .arg("--dbname")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Plaintext, or its hex form (how a dump shows a bytea column).
+pub fn leaks(haystack: &[u8], secret: &str) -> bool {
+    contains(haystack, secret.as_bytes())
+        || contains(haystack, hex::encode(secret).as_bytes())
+        || contains(haystack, hex::encode_upper(secret).as_bytes())
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::common::{Backend, TestEnv, USER, contains, s};
+use crate::common::{Backend, TestEnv, USER, contains, leaks, pg_dump, s};
 use igbroker::service::rotation::{self, ReencryptOptions, Silent};
 use igbroker::shutdown;
 use igbroker::worker::replica::{self, RingReload};
@@ -245,41 +245,6 @@ async fn assert_all_under(env: &TestEnv, version: u32, expected: &HashMap<String
     );
 }
 
-fn pg_dump(url: &str) -> Vec<u8> {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("Debian's postgresql package (scripts/test installs it)")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/pg_dump"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| {
-            p.parent()
-                .and_then(Path::parent)
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0)
-        })
-        .expect("pg_dump under /usr/lib/postgresql/*/bin");
-    let out = std::process::Command::new(bin)
-        .arg("--dbname")
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Plaintext, or its hex form (how a dump shows a bytea column).
-fn leaks(haystack: &[u8], secret: &str) -> bool {
-    contains(haystack, secret.as_bytes())
-        || contains(haystack, hex::encode(secret).as_bytes())
-        || contains(haystack, hex::encode_upper(secret).as_bytes())
-}
-
 // --- canary --------------------------------------------------------------------------
 
 async fn canary(env: TestEnv) {
@@ -307,6 +272,12 @@ async fn canary(env: TestEnv) {
             names.iter().any(|n| n.ends_with("igbroker.db-wal")),
             "the WAL is checked too: {names:?}"
         );
+        assert!(
+            files
+                .iter()
+                .any(|(_, b)| contains(b, c.account_id.as_bytes())),
+            "the same scan finds what is stored in clear (the account id)"
+        );
         for (name, bytes) in &files {
             for (what, value) in secrets {
                 assert!(!leaks(bytes, value), "{what} found in {name}");
@@ -315,6 +286,10 @@ async fn canary(env: TestEnv) {
     } else {
         let dump = pg_dump(&env.database_url);
         assert!(contains(&dump, b"COPY public.accounts"), "a real dump");
+        assert!(
+            contains(&dump, c.account_id.as_bytes()),
+            "the same scan finds what is stored in clear (the account id)"
+        );
         for (what, value) in secrets {
             assert!(!leaks(&dump, value), "{what} found in pg_dump");
         }

@@ -215,10 +215,17 @@ both_backends_with!(
 
 async fn budget_limits_each_window(env: TestEnv) {
     env.seed(12, 45 * DAY).await;
-    // Two schedulers (as two replicas would) share the app's budget of 5 a minute.
+    // Two replicas share the app's budget of 5 a minute: a second broker on the same
+    // database, with its own pool, node id and in-memory state.
+    let clock: Arc<dyn igbroker_core::Clock> =
+        Arc::new(igbroker::clock::SandboxClockAdapter(env.clock.clone()));
+    let other = igbroker::server::build_state(env.state.config().clone(), clock)
+        .await
+        .unwrap();
+    assert_ne!(other.node_id(), env.state.node_id());
     let run = |env: &TestEnv| {
         let a = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
-        let b = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
+        let b = igbroker::worker::scheduler::Scheduler::new(other.clone());
         async move {
             let (x, y) = tokio::join!(a.run_until_idle(|_| {}), b.run_until_idle(|_| {}));
             (x.unwrap(), y.unwrap())
@@ -244,7 +251,7 @@ async fn budget_limits_each_window(env: TestEnv) {
     assert_eq!(x.attempts() + y.attempts(), 0, "all done: {x:?} {y:?}");
 }
 both_backends_with!(
-    the_per_app_budget_caps_refreshes_per_minute_across_schedulers,
+    the_per_app_budget_caps_refreshes_per_minute_across_replicas,
     budget_limits_each_window,
     |c| c.refresh.app_budget_per_minute = 5
 );

@@ -30,6 +30,7 @@ pub use error::StoreError;
 pub use pool::{Backend, Store};
 pub use replicas::ReplicaRow;
 pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
+pub use scheduler::claim_due_sql;
 pub use scheduler::{AccountGauges, Claimed};
 pub use tx::Tx;
 pub use webhooks::{OutboxRow, WebhookDelivery};

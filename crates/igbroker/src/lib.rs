@@ -12,6 +12,7 @@ pub mod http;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod stack;
 pub mod state;
 pub mod telemetry;
 pub mod util;

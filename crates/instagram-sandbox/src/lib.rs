@@ -20,6 +20,7 @@ mod calls;
 mod clock;
 mod consent_page;
 mod control;
+pub mod control_client;
 mod dispatch;
 mod errors;
 mod events;

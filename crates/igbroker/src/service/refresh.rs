@@ -253,7 +253,9 @@ async fn attempt(
                 action: "token.refreshed".into(),
                 account_id: Some(acc.id.clone()),
                 app_id: Some(acc.app_id.clone()),
-                detail: json!({"expires_at": crate::util::rfc3339(expires_at)}).to_string(),
+                // Which replica refreshed, for following a token across a cluster.
+                detail: json!({"expires_at": crate::util::rfc3339(expires_at), "replica": state.node_id()})
+                    .to_string(),
             };
             let commit = RefreshCommit {
                 account_id: acc.id.clone(),

@@ -1,13 +1,10 @@
 //! The service layer's own guarantees: a change commits with its audit entry and
 //! its event or not at all, a key limited to some apps pages through exactly its
 //! apps, and the service modules form a chain without cycles.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Backend, TestEnv, s};
+use crate::common::{Backend, TestEnv, s};
 use igbroker_core::AccountStatus;
 use igbroker_store::Backend as StoreBackend;
 use reqwest::StatusCode;
@@ -19,7 +16,7 @@ async fn account_with_webhook(env: &TestEnv) -> (String, String) {
         .register_app(json!({"webhook_url": "http://127.0.0.1:9/hook"}))
         .await;
     let app_id = s(&app["id"]);
-    let account = env.connect_to(&app_id, common::USER, "user-1").await;
+    let account = env.connect_to(&app_id, crate::common::USER, "user-1").await;
     (app_id, account)
 }
 

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod refresh_policy;
 pub mod scopes;
 pub mod secrets;
+pub mod signed_request;
 pub mod urls;
 
 pub use account::{AccountStatus, ConnectSessionStatus, RefreshState};

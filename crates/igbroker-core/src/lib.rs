@@ -3,6 +3,7 @@
 //! Nothing here does I/O: storage, HTTP and Instagram live in other crates and call in.
 
 pub mod account;
+pub mod anomaly;
 pub mod clock;
 pub mod ids;
 pub mod refresh_policy;

@@ -58,11 +58,13 @@ pub enum SignedRequestError {
     PayloadEncoding,
     #[error("the payload of signed_request is not a JSON object")]
     PayloadNotJson,
-    #[error("the payload's `algorithm` must be HMAC-SHA256")]
+    #[error("the `algorithm` in the payload of signed_request must be HMAC-SHA256")]
     Algorithm,
-    #[error("the payload's `user_id` is missing or is not an Instagram user id")]
+    #[error(
+        "the `user_id` in the payload of signed_request is missing or is not an Instagram user id"
+    )]
     UserId,
-    #[error("the payload's `{0}` must be a whole number of seconds")]
+    #[error("`{0}` in the payload of signed_request must be a whole number of seconds")]
     Timestamp(&'static str),
 }
 

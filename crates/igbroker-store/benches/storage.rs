@@ -221,7 +221,10 @@ async fn pg_db(admin: &str, n: usize) -> Db {
 /// query + decrypt + checks: what serving a token costs besides HTTP and the audit entry.
 async fn read_token(db: &Db, id: &str) -> usize {
     let acc = db.store.get_account(id).await.unwrap().unwrap();
-    assert!(acc.status == igbroker_core::AccountStatus::Active && acc.expires_at.is_some_and(|e| e > NOW));
+    assert!(
+        acc.status == igbroker_core::AccountStatus::Active
+            && acc.expires_at.is_some_and(|e| e > NOW)
+    );
     assert_eq!(acc.app_id, db.app_id);
     let sealed = acc.token_enc.as_deref().unwrap();
     let token = db

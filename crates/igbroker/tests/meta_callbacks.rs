@@ -804,3 +804,100 @@ both_backends_with!(
         c.anomaly.min_per_hour = 5;
     }
 );
+
+// --- the command line --------------------------------------------------------------------
+
+fn cli(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_igbroker"))
+        .args(args)
+        .env("IGBROKER_DATABASE_URL", &env.database_url)
+        .env("IGBROKER_KEYS__RING_FILE", env.dir.path().join("keys.toml"))
+        .env("IGBROKER_PUBLIC_URL", "https://broker.example")
+        .env("IGBROKER_LOG", "warn")
+        .env_remove("IGBROKER_KEYS__RING")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `apps doctor` prints the callback URLs to register; `accounts suspend|resume` hold and
+/// release an account, audited with the operator as actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_prints_callback_urls_and_suspends() {
+    let env = TestEnv::start(Backend::Sqlite).await.unwrap();
+    let acc = env.connect(USER, "cli-user").await;
+    let out = cli(&env, &["apps", "doctor", &env.app_id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for url in [
+        format!("https://broker.example/meta/deauthorize/{}", env.app_id),
+        format!("https://broker.example/meta/data-deletion/{}", env.app_id),
+    ] {
+        assert!(text.contains(&url), "{text}");
+    }
+    let out = cli(&env, &["apps", "doctor", &env.app_id, "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["callback_urls"]["data_deletion"],
+        format!("https://broker.example/meta/data-deletion/{}", env.app_id)
+    );
+
+    let out = cli(&env, &["accounts", "suspend", &acc, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "suspended");
+    let (st, v) = env.get(&format!("/v1/accounts/{acc}/token")).await;
+    assert_eq!(
+        (st, s(&v["error"]["code"])),
+        (StatusCode::CONFLICT, "suspended".into())
+    );
+    let out = cli(&env, &["accounts", "resume", &acc, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, _) = env.get(&format!("/v1/accounts/{acc}/token")).await;
+    assert_eq!(st, StatusCode::OK);
+    for action in ["account.suspended", "account.resumed"] {
+        let entries = audit(&env, &format!("account_id={acc}&action={action}")).await;
+        assert_eq!(entries.len(), 1, "{action}");
+        assert!(s(&entries[0]["actor"]).starts_with("cli:"), "{entries:?}");
+    }
+    // A key of another tenant (limited to another app) cannot hold this account.
+    let other_app = s(&env.register_app(json!({})).await["id"]);
+    let (st, created) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "tenant-b", "scopes": ["accounts:write"], "app_ids": [other_app]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    for verb in ["suspend", "resume"] {
+        let resp = env
+            .http
+            .post(format!("{}/v1/accounts/{acc}/{verb}", env.broker))
+            .bearer_auth(s(&created["key"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{verb}");
+    }
+    assert_eq!(env.account(&acc).await["status"], "active");
+    // A revoked account cannot be suspended, and says why.
+    let (st, _) = env
+        .api(Method::DELETE, &format!("/v1/accounts/{acc}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let out = cli(&env, &["accounts", "suspend", &acc]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only an active account can be suspended"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,11 +12,13 @@ mod audit;
 mod batch;
 mod connect_sessions;
 mod error;
+mod meta;
 mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
 mod tx;
+mod usage;
 mod webhooks;
 
 pub use accounts::{
@@ -27,10 +29,12 @@ pub use apps::AppRow;
 pub use audit::{AuditEntry, AuditRow, ChainCheck};
 pub use connect_sessions::ConnectSessionRow;
 pub use error::StoreError;
+pub use meta::{DataDeletionRow, Deleted};
 pub use pool::{Backend, Store};
 pub use replicas::ReplicaRow;
 pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
 pub use scheduler::claim_due_sql;
 pub use scheduler::{AccountGauges, Claimed};
 pub use tx::Tx;
+pub use usage::{BaselineRow, UsageEntry};
 pub use webhooks::{OutboxRow, WebhookDelivery};

@@ -140,6 +140,9 @@ fn sqlite_options(max: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Deleted and replaced content is overwritten with zeros, so a revoked
+                // token's ciphertext or a deleted user's ids do not linger in free pages.
+                conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })
         })

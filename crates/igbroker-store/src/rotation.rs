@@ -12,14 +12,17 @@ use crate::{Store, StoreError};
 pub enum SealedColumn {
     AccountToken,
     AppClientSecret,
+    /// The client secret an app had before its last change, kept for a grace period.
+    AppPreviousClientSecret,
     AppWebhookSecret,
     ConnectState,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 5] = [
         SealedColumn::AccountToken,
         SealedColumn::AppClientSecret,
+        SealedColumn::AppPreviousClientSecret,
         SealedColumn::AppWebhookSecret,
         SealedColumn::ConnectState,
     ];
@@ -28,7 +31,9 @@ impl SealedColumn {
     pub fn table(self) -> &'static str {
         match self {
             SealedColumn::AccountToken => "accounts",
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => "apps",
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppPreviousClientSecret
+            | SealedColumn::AppWebhookSecret => "apps",
             SealedColumn::ConnectState => "connect_sessions",
         }
     }
@@ -38,6 +43,7 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "token",
             SealedColumn::AppClientSecret => "client_secret",
+            SealedColumn::AppPreviousClientSecret => "previous_client_secret",
             SealedColumn::AppWebhookSecret => "webhook_secret",
             SealedColumn::ConnectState => "state",
         }
@@ -48,6 +54,7 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "account_tokens",
             SealedColumn::AppClientSecret => "app_client_secrets",
+            SealedColumn::AppPreviousClientSecret => "app_previous_client_secrets",
             SealedColumn::AppWebhookSecret => "app_webhook_secrets",
             SealedColumn::ConnectState => "connect_session_states",
         }
@@ -57,6 +64,7 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "token_enc",
             SealedColumn::AppClientSecret => "client_secret_enc",
+            SealedColumn::AppPreviousClientSecret => "previous_client_secret_enc",
             SealedColumn::AppWebhookSecret => "webhook_secret_enc",
             SealedColumn::ConnectState => "state_enc",
         }
@@ -68,7 +76,9 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => Some("token_key_version"),
             SealedColumn::ConnectState => Some("state_key_version"),
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => None,
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppPreviousClientSecret
+            | SealedColumn::AppWebhookSecret => None,
         }
     }
 }

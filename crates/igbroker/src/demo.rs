@@ -378,6 +378,10 @@ pub async fn run(
     // The scheduler runs too, so that moving the sandbox clock past a token's due
     // time (POST /_sandbox/clock) shows a refresh within `refresh.poll`.
     let (trigger, shutdown) = crate::shutdown::channel();
+    let anomaly = tokio::spawn(crate::worker::anomaly::run(
+        demo.state.clone(),
+        shutdown.clone(),
+    ));
     let scheduler =
         tokio::spawn(crate::worker::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
     if let Some(stop) = stop {
@@ -385,6 +389,7 @@ pub async fn run(
     }
     trigger.fire();
     let _ = scheduler.await;
+    let _ = anomaly.await;
     demo.stop().await;
     Ok(ExitCode::SUCCESS)
 }

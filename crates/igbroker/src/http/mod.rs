@@ -10,7 +10,9 @@ pub mod auth;
 pub mod browser;
 pub mod extract;
 pub mod health;
+pub mod meta;
 pub mod request_id;
+pub mod suspension;
 
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/token", get(accounts::token))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
+        .route("/accounts/{id}/suspend", post(suspension::suspend))
+        .route("/accounts/{id}/resume", post(suspension::resume))
         .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
         .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
@@ -56,8 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .layer(axum::middleware::from_fn(request_id::middleware))
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        // Meta's callbacks refuse an oversized body with a 400 of their own.
+        .merge(meta::routes())
+        .layer(axum::middleware::from_fn(request_id::middleware))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(120),

@@ -74,6 +74,12 @@ pub fn secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "client_secret")
 }
 
+/// The previous client secret has its own binding, so a value copied between the two
+/// columns does not open.
+pub fn previous_secret_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "previous_client_secret")
+}
+
 /// Registers an app (audited as `app.created`); returns it and, when it has a
 /// webhook, the signing secret (shown once).
 pub async fn create(
@@ -247,8 +253,19 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
         row.name = valid_name(name)?.to_string();
         changed.push("name");
     }
+    // The replaced secret keeps verifying Meta's callbacks for a grace period: requests
+    // signed before the change may still arrive.
+    let mut previous_secret = None;
     if let Some(secret) = &req.client_secret {
         let secret = valid_client_secret(secret)?;
+        // A secret that no longer opens (its key is gone) has nothing to keep.
+        if let Ok(old) = client_secret(state, &row) {
+            previous_secret = Some(
+                state
+                    .vault()
+                    .seal_str(&previous_secret_aad(&row.id), old.expose_secret())?,
+            );
+        }
         row.client_secret_enc = state.vault().seal_str(&secret_aad(&row.id), secret)?;
         changed.push("client_secret");
     }
@@ -304,6 +321,12 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if let Some((_, sealed)) = &webhook_secret {
         tx.set_app_webhook_secret(&row.id, sealed).await?;
+    }
+    if let Some(sealed) = &previous_secret {
+        let grace = i64::try_from(state.config().meta.previous_secret_grace.as_secs())
+            .unwrap_or(i64::MAX / 4);
+        tx.set_previous_client_secret(&row.id, sealed, state.now().saturating_add(grace))
+            .await?;
     }
     tx.append_audit(&[updated]).await?;
     tx.commit().await?;

@@ -103,7 +103,7 @@ pub async fn call(
         "graph.call",
         Some(&acc.id),
         Some(&acc.app_id),
-        json!({"method": method.as_str(), "path": call.path, "ok": result.is_ok()}),
+        json!({"method": method.as_str(), "path": audited_path(&call.path, &acc), "ok": result.is_ok()}),
     )
     .await?;
     match result {
@@ -143,4 +143,21 @@ async fn map_graph_error(
             source: other,
         },
     }
+}
+
+/// The path as the audit log keeps it: the account's own Instagram ids become placeholders,
+/// so that entries name the user by broker id only and survive a data deletion.
+fn audited_path(path: &str, acc: &igbroker_store::AccountRow) -> String {
+    path.split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg == acc.ig_user_id {
+                "{ig_user_id}"
+            } else if !seg.is_empty() && seg == acc.ig_scoped_id {
+                "{ig_scoped_id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

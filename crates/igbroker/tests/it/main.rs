@@ -16,6 +16,7 @@ mod cli;
 mod cli_admin;
 mod demo;
 mod flow;
+mod meta_callbacks;
 mod refresh;
 mod refresh_soak;
 mod replicas;

@@ -34,6 +34,7 @@ mod sealing;
 mod seed;
 mod state;
 mod timefmt;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 
 /// An app's relay settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,30 @@ impl Store {
         }))
     }
 
+    /// How many connect sessions of the app ended with error `code`, and how many live
+    /// accounts of it carry `code` as the start of their `last_error` (for `apps doctor`).
+    pub async fn count_failures_with_code(
+        &self,
+        app_id: &str,
+        code: &str,
+    ) -> Result<(i64, i64), StoreError> {
+        let sessions: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM connect_sessions WHERE app_id = $1 AND status = 'error' AND error = $2",
+        )
+        .bind(app_id)
+        .bind(code)
+        .fetch_one(&self.pool)
+        .await?;
+        let accounts: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE app_id = $1 AND status <> 'revoked' AND last_error LIKE $2",
+        )
+        .bind(app_id)
+        .bind(format!("{code}%"))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((sessions, accounts))
+    }
+
     /// The accounts of `app_id` that belong to this Instagram professional account and are
     /// not revoked (several end users may have connected the same Instagram account).
     pub async fn relay_targets(
@@ -59,5 +83,31 @@ impl Store {
         .bind(ig_user_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl Tx {
+    /// Writes the relay switch and/or a new sealed verify token; `None` leaves a field as it is.
+    pub async fn set_instagram_relay(
+        &mut self,
+        app_id: &str,
+        enabled: Option<bool>,
+        verify_token_enc: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        if let Some(on) = enabled {
+            sqlx::query("UPDATE apps SET relay_instagram_webhooks = $2 WHERE id = $1")
+                .bind(app_id)
+                .bind(i64::from(on))
+                .execute(self.conn())
+                .await?;
+        }
+        if let Some(sealed) = verify_token_enc {
+            sqlx::query("UPDATE apps SET webhook_verify_token_enc = $2 WHERE id = $1")
+                .bind(app_id)
+                .bind(sealed)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
     }
 }

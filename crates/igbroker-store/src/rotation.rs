@@ -13,14 +13,16 @@ pub enum SealedColumn {
     AccountToken,
     AppClientSecret,
     AppWebhookSecret,
+    AppWebhookVerifyToken,
     ConnectState,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 5] = [
         SealedColumn::AccountToken,
         SealedColumn::AppClientSecret,
         SealedColumn::AppWebhookSecret,
+        SealedColumn::AppWebhookVerifyToken,
         SealedColumn::ConnectState,
     ];
 
@@ -28,7 +30,9 @@ impl SealedColumn {
     pub fn table(self) -> &'static str {
         match self {
             SealedColumn::AccountToken => "accounts",
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => "apps",
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => "apps",
             SealedColumn::ConnectState => "connect_sessions",
         }
     }
@@ -39,6 +43,7 @@ impl SealedColumn {
             SealedColumn::AccountToken => "token",
             SealedColumn::AppClientSecret => "client_secret",
             SealedColumn::AppWebhookSecret => "webhook_secret",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token",
             SealedColumn::ConnectState => "state",
         }
     }
@@ -49,6 +54,7 @@ impl SealedColumn {
             SealedColumn::AccountToken => "account_tokens",
             SealedColumn::AppClientSecret => "app_client_secrets",
             SealedColumn::AppWebhookSecret => "app_webhook_secrets",
+            SealedColumn::AppWebhookVerifyToken => "app_webhook_verify_tokens",
             SealedColumn::ConnectState => "connect_session_states",
         }
     }
@@ -58,6 +64,7 @@ impl SealedColumn {
             SealedColumn::AccountToken => "token_enc",
             SealedColumn::AppClientSecret => "client_secret_enc",
             SealedColumn::AppWebhookSecret => "webhook_secret_enc",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token_enc",
             SealedColumn::ConnectState => "state_enc",
         }
     }
@@ -68,7 +75,9 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => Some("token_key_version"),
             SealedColumn::ConnectState => Some("state_key_version"),
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => None,
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => None,
         }
     }
 }

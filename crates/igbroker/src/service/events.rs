@@ -19,6 +19,8 @@ pub const ACCOUNT_CONNECTED: &str = "account.connected";
 pub const ACCOUNT_RECOVERED: &str = "account.recovered";
 pub const ACCOUNT_REVOKED: &str = "account.revoked";
 pub const ACCOUNT_REAUTH_REQUIRED: &str = "account.reauth_required";
+/// One change of an Instagram webhook notification, relayed for an account.
+pub const INSTAGRAM_WEBHOOK: &str = "instagram.webhook";
 
 /// The signature a receiver recomputes: HMAC-SHA256 over `{timestamp}.{body}`,
 /// keyed with the app's webhook secret, as `sha256=<hex>`.

@@ -8,15 +8,24 @@
 //! owning service's signed outbox, naming the broker's account and end user. Entries of
 //! accounts the broker does not hold are counted and dropped.
 
+use std::collections::HashMap;
+
 use hmac::{KeyInit, Mac};
-use serde_json::{Map, Value, json};
+use igbroker_core::{AccountStatus, InstagramScope};
+use igbroker_store::{AccountFilter, AccountRow, RelayTarget};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::service::error::{Error, Result};
+use crate::service::events::{self, Subject};
+use crate::service::{accounts, apps};
+use crate::state::AppState;
+
 /// The header Meta signs event notifications with.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
-/// The event type the owning service receives for each relayed change.
-pub const EVENT_TYPE: &str = "instagram.webhook";
 /// Larger bodies are refused before the signature is computed.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -192,37 +201,9 @@ fn id_string(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// The `data` of the event the owning service receives.
-pub fn event_data(
-    account_id: &str,
-    app_id: &str,
-    end_user: &str,
-    username: Option<&str>,
-    change: &Change,
-) -> Value {
-    let mut d = Map::new();
-    d.insert("account_id".into(), json!(account_id));
-    d.insert("app_id".into(), json!(app_id));
-    d.insert(
-        "end_user".into(),
-        if end_user.is_empty() {
-            Value::Null
-        } else {
-            json!(end_user)
-        },
-    );
-    d.insert("ig_user_id".into(), json!(change.ig_user_id));
-    d.insert("username".into(), json!(username));
-    d.insert("object".into(), json!(change.object));
-    d.insert("field".into(), json!(change.field));
-    d.insert("time".into(), json!(change.time));
-    d.insert("value".into(), change.value.clone());
-    Value::Object(d)
-}
-
 /// The webhook fields an account can be subscribed to with the scopes it granted.
-pub fn subscribable_fields(scopes: &str) -> Vec<&'static str> {
-    let has = |s: &str| scopes.split([',', ' ']).any(|x| x.trim() == s);
+pub fn subscribable_fields(scopes: &[InstagramScope]) -> Vec<&'static str> {
+    let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
     let mut fields = Vec::new();
     if has("instagram_business_manage_comments") {
         fields.extend(["comments", "mentions"]);
@@ -234,6 +215,272 @@ pub fn subscribable_fields(scopes: &str) -> Vec<&'static str> {
         fields.push("story_insights");
     }
     fields
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service: verification, relay, subscriptions, the PATCH that turns relaying on.
+
+/// The callback URL to enter in the App Dashboard's webhook settings for this app.
+pub fn callback_url(state: &AppState, app_id: &str) -> String {
+    format!(
+        "{}/meta/webhooks/{app_id}",
+        state.config().public_url.trim_end_matches('/')
+    )
+}
+
+/// Answers Meta's verification GET for an app: its verify token decides. An app without a
+/// verify token refuses every verification.
+pub async fn verify(
+    state: &AppState,
+    app_id: &str,
+    mode: Option<&str>,
+    challenge: Option<&str>,
+    token: Option<&str>,
+) -> Result<Verification> {
+    apps::get(state, app_id).await?;
+    let settings = state
+        .store()
+        .instagram_relay(app_id)
+        .await?
+        .ok_or_else(|| Error::not_found("app", app_id))?;
+    let expected = match &settings.verify_token_enc {
+        Some(sealed) => Some(
+            state
+                .vault()
+                .open_string(&apps::verify_token_aad(app_id), sealed)?,
+        ),
+        None => None,
+    };
+    let answer = verification(
+        mode,
+        challenge,
+        token,
+        expected.as_ref().map(|t| t.expose_secret()),
+    );
+    if answer == Verification::WrongToken {
+        tracing::warn!(
+            app_id,
+            "webhook verification refused: wrong or missing verify token"
+        );
+    }
+    Ok(answer)
+}
+
+/// What one notification became.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RelayReport {
+    /// Changes in the notification.
+    pub changes: usize,
+    /// Events queued for the owning service (one per change and account).
+    pub relayed: usize,
+    /// Changes dropped: no account of this app holds the Instagram account, relaying is
+    /// off, or the app has no webhook to deliver to.
+    pub dropped: usize,
+}
+
+fn dropped(reason: &'static str, n: usize) {
+    metrics::counter!("igbroker_instagram_webhook_changes_total", "result" => reason)
+        .increment(n as u64);
+}
+
+/// One signed notification from Meta: checked against the app's Instagram App Secret over
+/// the raw body, then each change queued for the owning service on one transaction.
+pub async fn relay(
+    state: &AppState,
+    app_id: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<RelayReport> {
+    let app = apps::get(state, app_id).await?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::Invalid(format!(
+            "the notification is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let secret = apps::client_secret(state, &app)?;
+    if let Err(e) = verify_signature(secret.expose_secret().as_bytes(), body, signature) {
+        tracing::warn!(app_id, error = %e, "webhook notification refused");
+        metrics::counter!("igbroker_instagram_webhook_notifications_refused_total").increment(1);
+        return Err(Error::Invalid(e.to_string()));
+    }
+    let changes = changes(body).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut report = RelayReport {
+        changes: changes.len(),
+        ..RelayReport::default()
+    };
+    let enabled = state
+        .store()
+        .instagram_relay(app_id)
+        .await?
+        .is_some_and(|r| r.enabled);
+    if !enabled {
+        report.dropped = changes.len();
+        dropped("relay_disabled", changes.len());
+        return Ok(report);
+    }
+    let mut targets: HashMap<String, Vec<RelayTarget>> = HashMap::new();
+    let mut rows = Vec::new();
+    for c in &changes {
+        if !targets.contains_key(&c.ig_user_id) {
+            let found = state.store().relay_targets(app_id, &c.ig_user_id).await?;
+            targets.insert(c.ig_user_id.clone(), found);
+        }
+        let holders = targets
+            .get(&c.ig_user_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if holders.is_empty() {
+            report.dropped += 1;
+            dropped("unknown_account", 1);
+            continue;
+        }
+        let mut queued = 0;
+        for t in holders {
+            let subject = Subject {
+                account_id: &t.id,
+                app_id,
+                end_user: &t.end_user,
+                ig_user_id: &c.ig_user_id,
+                username: t.username.as_deref(),
+            };
+            let extra = json!({
+                "object": c.object,
+                "field": c.field,
+                "time": c.time,
+                "value": c.value,
+            });
+            if let Some(row) =
+                events::account_event(state, events::INSTAGRAM_WEBHOOK, subject, extra, None)
+                    .await?
+            {
+                rows.push(row);
+                queued += 1;
+            }
+        }
+        if queued == 0 {
+            report.dropped += 1;
+            dropped("no_webhook", 1);
+        } else {
+            report.relayed += queued;
+        }
+    }
+    if !rows.is_empty() {
+        let mut tx = state.store().begin().await?;
+        for row in &rows {
+            tx.enqueue_webhook(row).await?;
+        }
+        tx.commit().await?;
+        metrics::counter!("igbroker_instagram_webhook_changes_total", "result" => "relayed")
+            .increment(rows.len() as u64);
+        state.wake_scheduler();
+    }
+    Ok(report)
+}
+
+/// Enables the app's webhook fields for one account (`POST /me/subscribed_apps`), with the
+/// fields its granted scopes allow. Returns the fields.
+pub async fn subscribe_account(state: &AppState, acc: &AccountRow) -> Result<Vec<&'static str>> {
+    let fields = subscribable_fields(&acc.scopes);
+    if fields.is_empty() {
+        return Ok(fields);
+    }
+    let token = accounts::open_token(state, acc)?;
+    let token = instagram_api::AccessToken::new(token.expose_secret().to_string());
+    state
+        .instagram()
+        .subscribe_app(&token, "me", &fields)
+        .await
+        .map_err(Error::upstream(
+            "webhook subscription (/me/subscribed_apps)",
+        ))?;
+    Ok(fields)
+}
+
+/// After a connect: subscribes the account when its app relays webhooks. A failure is
+/// logged, never fails the connect (the next `PATCH … relay_instagram_webhooks` retries).
+pub async fn after_connect(state: &AppState, account_id: &str) {
+    let result = async {
+        let acc = accounts::get(state, account_id).await?;
+        let on = state
+            .store()
+            .instagram_relay(&acc.app_id)
+            .await?
+            .is_some_and(|r| r.enabled);
+        if on {
+            subscribe_account(state, &acc).await?;
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(account_id, error = %e, "could not subscribe the account to the app's webhooks");
+    }
+}
+
+/// The outcome of subscribing an app's active accounts.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Subscriptions {
+    pub subscribed: usize,
+    pub failed: Vec<FailedSubscription>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedSubscription {
+    pub account_id: String,
+    pub error: String,
+}
+
+/// Subscribes every active account of the app, one page at a time.
+pub async fn subscribe_all(state: &AppState, app_id: &str) -> Result<Subscriptions> {
+    let filter = AccountFilter {
+        app_id: Some(app_id.to_string()),
+        end_user: None,
+        status: Some(AccountStatus::Active),
+    };
+    let mut out = Subscriptions::default();
+    let mut after: Option<String> = None;
+    loop {
+        let page = accounts::list(state, &filter, after.as_deref(), 200).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for acc in &page {
+            match subscribe_account(state, acc).await {
+                Ok(_) => out.subscribed += 1,
+                Err(e) => out.failed.push(FailedSubscription {
+                    account_id: acc.id.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        if page.len() < 200 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `PATCH /v1/apps/{id}`: the change (audited on its transaction), then, when relaying is
+/// turned on, `/me/subscribed_apps` for each active account. The answer is the app, its new
+/// webhook secret when there is one, and the relay's state.
+pub async fn update_app(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    changes: apps::AppChanges,
+) -> Result<Value> {
+    let turning_on = changes.relay_instagram_webhooks == Some(true);
+    let updated = apps::update(state, actor, id, changes).await?;
+    let mut view = apps::shown_once(&updated.row, updated.webhook_secret)?;
+    let settings = state.store().instagram_relay(id).await?;
+    let enabled = settings.as_ref().is_some_and(|r| r.enabled);
+    view["relay_instagram_webhooks"] = json!(enabled);
+    view["verify_token_set"] = json!(settings.is_some_and(|r| r.verify_token_enc.is_some()));
+    view["instagram_webhook_url"] = json!(callback_url(state, id));
+    if turning_on {
+        view["relay_subscriptions"] = serde_json::to_value(subscribe_all(state, id).await?)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    Ok(view)
 }
 
 #[cfg(test)]
@@ -334,12 +581,15 @@ mod tests {
 
     #[test]
     fn fields_follow_the_granted_scopes() {
+        let scopes = |list: &str| InstagramScope::parse_list(list).unwrap();
         assert_eq!(
-            subscribable_fields("instagram_business_basic"),
+            subscribable_fields(&scopes("instagram_business_basic")),
             vec!["story_insights"]
         );
         assert_eq!(
-            subscribable_fields("instagram_business_basic,instagram_business_manage_comments"),
+            subscribable_fields(&scopes(
+                "instagram_business_basic,instagram_business_manage_comments"
+            )),
             vec!["comments", "mentions", "story_insights"]
         );
     }

@@ -15,15 +15,17 @@ pub enum SealedColumn {
     /// The client secret an app had before its last change, kept for a grace period.
     AppPreviousClientSecret,
     AppWebhookSecret,
+    AppWebhookVerifyToken,
     ConnectState,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 5] = [
+    pub const ALL: [SealedColumn; 6] = [
         SealedColumn::AccountToken,
         SealedColumn::AppClientSecret,
         SealedColumn::AppPreviousClientSecret,
         SealedColumn::AppWebhookSecret,
+        SealedColumn::AppWebhookVerifyToken,
         SealedColumn::ConnectState,
     ];
 
@@ -33,7 +35,8 @@ impl SealedColumn {
             SealedColumn::AccountToken => "accounts",
             SealedColumn::AppClientSecret
             | SealedColumn::AppPreviousClientSecret
-            | SealedColumn::AppWebhookSecret => "apps",
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => "apps",
             SealedColumn::ConnectState => "connect_sessions",
         }
     }
@@ -45,6 +48,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "client_secret",
             SealedColumn::AppPreviousClientSecret => "previous_client_secret",
             SealedColumn::AppWebhookSecret => "webhook_secret",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token",
             SealedColumn::ConnectState => "state",
         }
     }
@@ -56,6 +60,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "app_client_secrets",
             SealedColumn::AppPreviousClientSecret => "app_previous_client_secrets",
             SealedColumn::AppWebhookSecret => "app_webhook_secrets",
+            SealedColumn::AppWebhookVerifyToken => "app_webhook_verify_tokens",
             SealedColumn::ConnectState => "connect_session_states",
         }
     }
@@ -66,6 +71,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "client_secret_enc",
             SealedColumn::AppPreviousClientSecret => "previous_client_secret_enc",
             SealedColumn::AppWebhookSecret => "webhook_secret_enc",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token_enc",
             SealedColumn::ConnectState => "state_enc",
         }
     }
@@ -78,7 +84,8 @@ impl SealedColumn {
             SealedColumn::ConnectState => Some("state_key_version"),
             SealedColumn::AppClientSecret
             | SealedColumn::AppPreviousClientSecret
-            | SealedColumn::AppWebhookSecret => None,
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => None,
         }
     }
 }

@@ -35,6 +35,7 @@ mod sealing;
 mod seed;
 mod state;
 mod timefmt;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -198,6 +198,7 @@ pub async fn apps(
                     webhook_url.map(Some)
                 },
                 rotate_webhook_secret,
+                ..apps::AppChanges::default()
             };
             let updated = apps::update(state, &cli_actor(), &id, changes)
                 .await

@@ -83,8 +83,13 @@ fn result_page(o: &Outcome) -> Response {
         _ => (
             "Connection failed",
             format!(
-                "Error: {}",
-                html_escape(o.error.as_deref().unwrap_or("unknown"))
+                "Error: <code id=\"error\">{}</code>{}",
+                html_escape(o.error.as_deref().unwrap_or("unknown")),
+                o.error
+                    .as_deref()
+                    .and_then(crate::service::error::describe_code)
+                    .map(|d| format!("<p id=\"error-description\">{}</p>", html_escape(d)))
+                    .unwrap_or_default()
             ),
         ),
     };

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod extract;
 pub mod health;
 pub mod meta;
+pub mod meta_webhooks;
 pub mod request_id;
 pub mod suspension;
 
@@ -57,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/connect/{id}", get(browser::connect))
         .route("/oauth/callback", get(browser::callback))
+        .route(
+            "/meta/webhooks/{app_id}",
+            get(meta_webhooks::verify).post(meta_webhooks::notify),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -22,6 +22,8 @@ pub const ACCOUNT_REAUTH_REQUIRED: &str = "account.reauth_required";
 pub const ACCOUNT_DEAUTHORIZED: &str = "account.deauthorized";
 pub const ACCOUNT_DELETED: &str = "account.deleted";
 pub const ACCOUNT_ANOMALY: &str = "account.anomaly";
+/// One change of an Instagram webhook notification, relayed for an account.
+pub const INSTAGRAM_WEBHOOK: &str = "instagram.webhook";
 
 /// The signature a receiver recomputes: HMAC-SHA256 over `{timestamp}.{body}`,
 /// keyed with the app's webhook secret, as `sha256=<hex>`.

@@ -138,6 +138,9 @@ async fn map_graph_error(
         instagram_api::Error::BadRequest { .. } => {
             Error::Invalid(format!("Instagram refused the call: {e}"))
         }
+        instagram_api::Error::AppNotApprovedForUser { .. } => {
+            Error::AppNotApprovedForUser { step: "call" }
+        }
         other => Error::Upstream {
             step: "call",
             source: other,

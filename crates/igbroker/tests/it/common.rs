@@ -447,3 +447,19 @@ pub fn leaks(haystack: &[u8], secret: &str) -> bool {
         || contains(haystack, hex::encode(secret).as_bytes())
         || contains(haystack, hex::encode_upper(secret).as_bytes())
 }
+
+/// Posts JSON (with an optional API key) and answers the status and the JSON body.
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = http.post(url).json(&body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}

@@ -15,6 +15,7 @@ mod common;
 mod cli;
 mod cli_admin;
 mod demo;
+mod fidelity;
 mod flow;
 mod meta_callbacks;
 mod refresh;

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, post, s};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -903,20 +903,4 @@ async fn the_command_line_prints_callback_urls_and_suspends() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Posts JSON (with an optional API key) and answers the status and the JSON body.
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut req = http.post(url).json(&body);
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }

@@ -22,6 +22,11 @@ use crate::util::rfc3339;
 /// A signed request is a few hundred bytes; the verifier refuses more than 8 KiB anyway.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// Bodies up to this size are read whole before an oversized one is refused: answering
+/// before the client has finished sending makes the connection close mid-request, and the
+/// caller would see a broken connection instead of the 400.
+const READ_LIMIT: usize = 2 * 1024 * 1024;
+
 /// Routes under `/meta`, with their own body limit so that an oversized body is a 400 like
 /// every other refusal here.
 pub fn routes() -> Router<AppState> {
@@ -29,7 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/meta/deauthorize/{app_id}", post(deauthorize))
         .route("/meta/data-deletion/{app_id}", post(data_deletion))
         .route("/meta/data-deletion/status/{code}", get(status))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(READ_LIMIT))
 }
 
 /// The `signed_request` form field of the body.
@@ -43,6 +48,12 @@ fn signed_request(body: Result<Bytes, BytesRejection>) -> Result<String, ApiErro
             other => format!("the request body could not be read: {}", other.body_text()),
         })
     })?;
+    if body.len() > BODY_LIMIT {
+        return Err(ApiError::InvalidRequest(format!(
+            "the request body is larger than {} KiB: Meta sends a form with one short signed_request field",
+            BODY_LIMIT / 1024
+        )));
+    }
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
         ApiError::InvalidRequest(
             "the body must be a form (application/x-www-form-urlencoded) with a signed_request field"

@@ -245,7 +245,18 @@ async fn a_limited_key_pages_through_exactly_its_apps_postgres() {
 
 /// The order of the service chain: a module may import only modules before it.
 const CHAIN: &[&str] = &[
-    "error", "audit", "apps", "events", "accounts", "connect", "refresh", "tokens", "graph",
+    "error",
+    "audit",
+    "apps",
+    "events",
+    "accounts",
+    "meta",
+    "anomaly",
+    "instagram_webhooks",
+    "connect",
+    "refresh",
+    "tokens",
+    "graph",
 ];
 /// Modules outside the chain, which may use only `error`.
 const APART: &[&str] = &["api_keys", "rotation"];

@@ -2,7 +2,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-/// The kinds of broker-generated ids and their prefixes (CONTRACT §3).
+/// The kinds of broker-generated ids and their prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
     App,

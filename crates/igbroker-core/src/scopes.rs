@@ -112,7 +112,7 @@ impl fmt::Display for InstagramScope {
     }
 }
 
-/// What an API key may do (CONTRACT §3).
+/// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ApiScope {
     Admin,

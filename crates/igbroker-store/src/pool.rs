@@ -151,8 +151,8 @@ fn sqlite_options(max: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
-                // Deleted rows (a revoked token's ciphertext) are overwritten, not left in
-                // free pages for whoever copies the file.
+                // Deleted and replaced content is overwritten with zeros, so a revoked
+                // token's ciphertext or a deleted user's ids do not linger in free pages.
                 conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })

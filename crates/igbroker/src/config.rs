@@ -1,4 +1,4 @@
-//! The configuration file and its `IGBROKER_…` environment overrides (CONTRACT §2).
+//! The configuration file and its `IGBROKER_…` environment overrides.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
+    pub meta: MetaConfig,
+    pub anomaly: AnomalyConfig,
     pub dev: DevConfig,
 }
 
@@ -141,6 +143,57 @@ pub struct RefreshConfig {
     pub scheduler: bool,
 }
 
+/// Meta's deauthorize and data-deletion callbacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetaConfig {
+    /// How long a replaced client secret still verifies callbacks.
+    #[serde(deserialize_with = "human_duration")]
+    pub previous_secret_grace: Duration,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            previous_secret_grace: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnomalyAction {
+    /// An event, an audit entry and a metric.
+    Alert,
+    /// The same, and the account is suspended until an operator resumes it.
+    Suspend,
+}
+
+/// Usage anomalies: an hour's token reads and Graph calls against the account's own usual use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    pub action: AnomalyAction,
+    /// A spike is more than this many times the account's usual hourly use…
+    pub factor: f64,
+    /// …and more than this many uses in the hour.
+    pub min_per_hour: u64,
+    /// How often the worker reads new audit entries.
+    #[serde(deserialize_with = "human_duration")]
+    pub poll: Duration,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            action: AnomalyAction::Alert,
+            factor: 10.0,
+            min_per_hour: 100,
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DevConfig {
@@ -159,6 +212,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             webhooks: WebhooksConfig::default(),
             metrics: MetricsConfig::default(),
+            meta: MetaConfig::default(),
+            anomaly: AnomalyConfig::default(),
             dev: DevConfig::default(),
         }
     }
@@ -317,6 +372,17 @@ impl Config {
                     "webhooks.allow_hosts entry `{h}` must be a host name or address, without scheme or path"
                 )));
             }
+        }
+        if !(self.anomaly.factor.is_finite() && self.anomaly.factor > 1.0) {
+            return Err(ConfigError::Invalid(
+                "anomaly.factor must be a number above 1 (10 flags an hour ten times the usual)"
+                    .into(),
+            ));
+        }
+        if self.anomaly.poll < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid(
+                "anomaly.poll must be at least 10ms".into(),
+            ));
         }
         if self.refresh.min_age >= Duration::from_secs(60 * 86_400) {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod stack;
 pub mod state;
 pub mod telemetry;
 pub mod util;

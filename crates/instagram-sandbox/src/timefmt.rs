@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn matches_meta_sample() {
-        // The digest's sample: Thursday, 10-Dec-15 04:00:00 PST == 2015-12-10T12:00:00Z.
+        // Instagram's documented sample: Thursday, 10-Dec-15 04:00:00 PST == 2015-12-10T12:00:00Z.
         assert_eq!(
             facebook_session_time(1_449_748_800),
             "Thursday, 10-Dec-15 04:00:00 PST"

@@ -132,8 +132,12 @@ pub async fn apps(
             };
             let (row, webhook_secret) =
                 apps::create(state, &cli_actor(), req).await.map_err(fail)?;
-            let view = apps::shown_once(&row, webhook_secret).map_err(fail)?;
+            let mut view = apps::shown_once(&row, webhook_secret).map_err(fail)?;
+            let (deauthorize, deletion) =
+                crate::service::meta::callback_urls(&state.config().public_url, &row.id);
             if json_out {
+                view["callback_urls"] =
+                    json!({"deauthorize": deauthorize, "data_deletion": deletion});
                 println!("{view}");
             } else {
                 println!(
@@ -143,6 +147,7 @@ pub async fn apps(
                 if let Some(s) = view.get("webhook_secret").and_then(|v| v.as_str()) {
                     println!("webhook secret (shown once): {s}");
                 }
+                print_callback_urls(&deauthorize, &deletion);
             }
         }
         AppsCommand::List => {
@@ -196,6 +201,7 @@ pub async fn apps(
                     webhook_url.map(Some)
                 },
                 rotate_webhook_secret,
+                ..apps::AppChanges::default()
             };
             let updated = apps::update(state, &cli_actor(), &id, changes)
                 .await
@@ -218,9 +224,14 @@ pub async fn apps(
         AppsCommand::Doctor { id } => {
             let d = apps::doctor(state, &id).await.map_err(fail)?;
             let (problems, notes) = (&d.problems, &d.notes);
+            let (deauthorize, deletion) =
+                crate::service::meta::callback_urls(&state.config().public_url, &d.app_id);
             if json_out {
-                println!("{}", serde_json::to_value(&d)?);
+                let mut v = serde_json::to_value(&d)?;
+                v["callback_urls"] = json!({"deauthorize": deauthorize, "data_deletion": deletion});
+                println!("{v}");
             } else {
+                print_callback_urls(&deauthorize, &deletion);
                 for n in notes {
                     println!("note: {n}");
                 }
@@ -237,6 +248,14 @@ pub async fn apps(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to paste into the App Dashboard (Instagram > API setup with Instagram login >
+/// Business login settings).
+fn print_callback_urls(deauthorize: &str, deletion: &str) {
+    println!("register in the App Dashboard (Business login settings):");
+    println!("  Deauthorize callback URL:   {deauthorize}");
+    println!("  Data deletion request URL:  {deletion}");
 }
 
 pub async fn token(

@@ -1,7 +1,6 @@
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
-use crate::http::bad_query;
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::accounts::{self, AccountView};
 use crate::service::apps::scope_names;
 use crate::service::{graph, refresh};
@@ -32,10 +31,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::AccountsRead)?;
-    let Query(q) = q.map_err(bad_query)?;
     let status = q
         .status
         .as_deref()
@@ -131,13 +129,9 @@ pub async fn revoke(
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<
-        Json<crate::service::connect::ImportRequest>,
-        axum::extract::rejection::JsonRejection,
-    >,
+    JsonBody(req): JsonBody<crate::service::connect::ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     caller.require(ApiScope::AccountsWrite)?;
-    let Json(req) = body.map_err(crate::http::bad_json)?;
     caller.require_app(&req.app_id)?;
     let (acc, created) = crate::service::connect::import(&state, req, &caller.actor()).await?;
     let status = if created {

@@ -1,6 +1,5 @@
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
@@ -8,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
-use crate::http::{bad_json, bad_query};
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::api_keys::{self, ApiKeyView};
 use crate::service::audit;
 use crate::state::AppState;
@@ -41,10 +40,9 @@ fn manages(caller: &Caller, app_ids: &str) -> bool {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewKey>, JsonRejection>,
+    JsonBody(req): JsonBody<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(ApiScope::Admin)?;
-    let Json(req) = body.map_err(bad_json)?;
     // A key grants only what it holds: scopes it has, apps it reaches.
     let wanted_scopes =
         ApiScope::parse_list(&req.scopes).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
@@ -96,10 +94,9 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::Admin)?;
-    let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit()?;
     // Keys outside the caller's apps are skipped; read on until the page is full, so a
     // limited key's pages are as long as anyone's.

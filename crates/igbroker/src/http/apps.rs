@@ -1,21 +1,21 @@
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use igbroker_core::ApiScope;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
-use crate::http::{bad_json, bad_query};
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::apps::{self, AppChanges, AppView, NewApp};
+use crate::service::instagram_webhooks;
 use crate::state::AppState;
 use crate::util::{PageQuery, page};
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewApp>, JsonRejection>,
+    JsonBody(req): JsonBody<NewApp>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(ApiScope::AppsWrite)?;
     if !caller.app_ids.is_empty() {
@@ -23,7 +23,6 @@ pub async fn create(
             "a key limited to some apps cannot register new ones".into(),
         ));
     }
-    let Json(req) = body.map_err(bad_json)?;
     let (row, webhook_secret) = apps::create(&state, &caller.actor(), req).await?;
     Ok((
         StatusCode::CREATED,
@@ -34,12 +33,11 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     caller
         .require(ApiScope::AccountsRead)
         .or_else(|_| caller.require(ApiScope::AppsWrite))?;
-    let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit()?;
     let only = (!caller.app_ids.is_empty()).then_some(caller.app_ids.as_slice());
     let rows = apps::list(&state, only, q.after()?.as_deref(), limit + 1).await?;
@@ -65,16 +63,13 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<AppChanges>, JsonRejection>,
+    JsonBody(req): JsonBody<AppChanges>,
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::AppsWrite)?;
     caller.require_app(&id)?;
-    let Json(req) = body.map_err(bad_json)?;
-    let updated = apps::update(&state, &caller.actor(), &id, req).await?;
-    Ok(Json(apps::shown_once(
-        &updated.row,
-        updated.webhook_secret,
-    )?))
+    Ok(Json(
+        instagram_webhooks::update_app(&state, &caller.actor(), &id, req).await?,
+    ))
 }
 
 pub async fn delete(

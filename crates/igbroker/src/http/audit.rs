@@ -1,13 +1,12 @@
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
-use crate::http::bad_query;
+use crate::http::extract::QueryParams;
 use crate::service::{accounts, audit};
 use crate::state::AppState;
 use crate::util::{PageQuery, page, parse_rfc3339};
@@ -26,10 +25,9 @@ pub struct AuditQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    q: Result<Query<AuditQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::AuditRead)?;
-    let Query(q) = q.map_err(bad_query)?;
     let limit = q.page.limit()?;
     let since = q.since.as_deref().map(parse_rfc3339).transpose()?;
     match (&q.account_id, caller.app_ids.is_empty()) {

@@ -139,3 +139,35 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Api
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(app_ids: &[&str]) -> Caller {
+        Caller {
+            key_id: "key_1".into(),
+            scopes: vec![ApiScope::Admin],
+            app_ids: app_ids.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn require_app_admits_only_the_listed_apps() {
+        let limited = caller(&["app_a", "app_b"]);
+        assert!(limited.require_app("app_a").is_ok());
+        assert!(limited.require_app("app_b").is_ok());
+        let err = limited.require_app("app_c").unwrap_err();
+        // Another tenant's app looks missing, not forbidden.
+        assert!(matches!(err, ApiError::NotFound { .. }), "{err:?}");
+        assert!(err.to_string().contains("app_c"), "{err}");
+        // Not a prefix match.
+        assert!(limited.require_app("app_").is_err());
+        assert!(limited.require_app("app_a2").is_err());
+    }
+
+    #[test]
+    fn a_key_without_app_limits_reaches_every_app() {
+        assert!(caller(&[]).require_app("app_anything").is_ok());
+    }
+}

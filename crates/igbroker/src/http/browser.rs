@@ -2,8 +2,7 @@
 //! Instagram's redirect back.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use axum::response::{Html, IntoResponse, Response};
@@ -12,17 +11,16 @@ use igbroker_core::{ApiScope, ConnectSessionStatus};
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
 use crate::http::browser_guard;
-use crate::http::{bad_json, bad_query};
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
 use crate::state::AppState;
 
 pub async fn create_session(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewSession>, JsonRejection>,
+    JsonBody(req): JsonBody<NewSession>,
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
     caller.require(ApiScope::Connect)?;
-    let Json(req) = body.map_err(bad_json)?;
     caller.require_app(&req.app_id)?;
     let row = connect::create(&state, req).await?;
     Ok((
@@ -71,9 +69,8 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> A
 pub async fn callback(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    q: Result<Query<CallbackQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Response> {
-    let Query(q) = q.map_err(bad_query)?;
     // Only the browser that opened the connect link may finish it: a consent page
     // completed elsewhere (a link sent to a victim, say) is refused.
     if let Some(raw) = q.state.as_deref().filter(|s| !s.is_empty())
@@ -116,8 +113,13 @@ fn result_page(o: &Outcome) -> Response {
         _ => (
             "Connection failed",
             format!(
-                "Error: {}",
-                html_escape(o.error.as_deref().unwrap_or("unknown"))
+                "Error: <code id=\"error\">{}</code>{}",
+                html_escape(o.error.as_deref().unwrap_or("unknown")),
+                o.error
+                    .as_deref()
+                    .and_then(crate::service::error::describe_code)
+                    .map(|d| format!("<p id=\"error-description\">{}</p>", html_escape(d)))
+                    .unwrap_or_default()
             ),
         ),
     };

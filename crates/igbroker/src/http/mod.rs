@@ -1,5 +1,6 @@
-//! The broker's HTTP surface (CONTRACT §3). Handlers parse and authorise; the
-//! work happens in `service`.
+//! The broker's HTTP surface. Handlers parse (with the extractors of `extract`)
+//! and authorise (`auth::Caller`), call one service function, and shape its
+//! answer; the rules are in `service`, errors map once in `crate::error`.
 
 pub mod accounts;
 pub mod api_keys;
@@ -8,11 +9,14 @@ pub mod audit;
 pub mod auth;
 pub mod browser;
 pub mod browser_guard;
+pub mod extract;
 pub mod health;
+pub mod meta;
+pub mod meta_webhooks;
 pub mod request_id;
+pub mod suspension;
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::routing::{any, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -38,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/token", get(accounts::token))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
+        .route("/accounts/{id}/suspend", post(suspension::suspend))
+        .route("/accounts/{id}/resume", post(suspension::resume))
         .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
         .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
@@ -52,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/connect/{id}", get(browser::connect))
         .route("/oauth/callback", get(browser::callback))
+        .route(
+            "/meta/webhooks/{app_id}",
+            get(meta_webhooks::verify).post(meta_webhooks::notify),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -59,13 +69,15 @@ pub fn router(state: AppState) -> Router {
             limits.max_json_depth,
             json_depth,
         ))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // Meta's callbacks refuse an oversized body with a 400 of their own.
+        .merge(meta::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             in_flight,
         ))
         .layer(axum::middleware::from_fn(browser_guard::security_headers))
         .layer(axum::middleware::from_fn(request_id::middleware))
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
@@ -135,16 +147,4 @@ async fn json_depth(
         axum::body::Body::from(bytes),
     ))
     .await
-}
-
-/// Axum's own rejection texts, reworded into our error shape.
-pub fn bad_json(e: JsonRejection) -> ApiError {
-    ApiError::InvalidRequest(format!(
-        "the request body is not the JSON this route takes: {}",
-        e.body_text()
-    ))
-}
-
-pub fn bad_query(e: QueryRejection) -> ApiError {
-    ApiError::InvalidRequest(format!("the query string is not valid: {}", e.body_text()))
 }

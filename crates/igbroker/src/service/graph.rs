@@ -72,7 +72,7 @@ pub async fn call(
         "graph.call",
         Some(&acc.id),
         Some(&acc.app_id),
-        json!({"method": method.as_str(), "path": call.path, "ok": result.is_ok()}),
+        json!({"method": method.as_str(), "path": audited_path(&call.path, &acc), "ok": result.is_ok()}),
     )
     .await?;
     let answer = match result {
@@ -136,9 +136,29 @@ async fn map_graph_error(
         instagram_api::Error::BadRequest { .. } => {
             Error::Invalid(format!("Instagram refused the call: {e}"))
         }
+        instagram_api::Error::AppNotApprovedForUser { .. } => {
+            Error::AppNotApprovedForUser { step: "call" }
+        }
         other => Error::Upstream {
             step: "call",
             source: other,
         },
     }
+}
+
+/// The path as the audit log keeps it: the account's own Instagram ids become placeholders,
+/// so that entries name the user by broker id only and survive a data deletion.
+fn audited_path(path: &str, acc: &igbroker_store::AccountRow) -> String {
+    path.split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg == acc.ig_user_id {
+                "{ig_user_id}"
+            } else if !seg.is_empty() && seg == acc.ig_scoped_id {
+                "{ig_scoped_id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

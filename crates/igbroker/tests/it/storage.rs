@@ -1,9 +1,7 @@
 //! Token storage end to end: no plaintext at rest or in trace logs, key rotation online and
 //! after a crash, replicas that block a rotation, and a missing key named clearly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,13 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{Backend, TestEnv, USER, contains, s};
+use crate::common::{Backend, TestEnv, USER, contains, leaks, pg_dump, s};
 use igbroker::service::rotation::{self, ReencryptOptions, Silent};
 use igbroker::shutdown;
 use igbroker::worker::replica::{self, RingReload};
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{NewAccount, ReplicaRow, TokenUpdate};
 use igbroker_vault::{Aad, KeyRing, KeyState, Vault, sealed_key_version};
+use instagram_sandbox::control_client::{AppSpec, RefreshMode};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -64,24 +63,22 @@ fn trace_logs() -> Arc<Mutex<Vec<u8>>> {
 /// A sandbox app that issues a new token string on every refresh, registered with the
 /// broker under `secret`. Returns the broker's app id.
 async fn app_with_new_tokens(env: &TestEnv, secret: &str) -> String {
-    let (st, sb) = common::post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"client_secret": secret, "refresh_mode": "new",
-               "redirect_uris": [format!("{}/oauth/callback", env.broker)]}),
-    )
-    .await;
-    assert!(st.is_success(), "{sb}");
+    let sb = env
+        .sb
+        .create_app(&AppSpec {
+            client_secret: Some(secret.into()),
+            refresh_mode: Some(RefreshMode::New),
+            ..AppSpec::redirecting_to(format!("{}/oauth/callback", env.broker))
+        })
+        .await
+        .unwrap();
     let (st, app) = env
         .api(
             Method::POST,
             "/v1/apps",
-            Some(
-                json!({"name": "Canary app", "client_id": s(&sb["client_id"]),
+            Some(json!({"name": "Canary app", "client_id": sb.client_id,
                         "client_secret": secret, "scopes": ["instagram_business_basic"],
-                        "return_origins": [common::RETURN_ORIGIN]}),
-            ),
+                        "return_origins": [common::RETURN_ORIGIN]})),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{app}");
@@ -248,41 +245,6 @@ async fn assert_all_under(env: &TestEnv, version: u32, expected: &HashMap<String
     );
 }
 
-fn pg_dump(url: &str) -> Vec<u8> {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("Debian's postgresql package (scripts/test installs it)")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/pg_dump"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| {
-            p.parent()
-                .and_then(Path::parent)
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0)
-        })
-        .expect("pg_dump under /usr/lib/postgresql/*/bin");
-    let out = std::process::Command::new(bin)
-        .arg("--dbname")
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Plaintext, or its hex form (how a dump shows a bytea column).
-fn leaks(haystack: &[u8], secret: &str) -> bool {
-    contains(haystack, secret.as_bytes())
-        || contains(haystack, hex::encode(secret).as_bytes())
-        || contains(haystack, hex::encode_upper(secret).as_bytes())
-}
-
 // --- canary --------------------------------------------------------------------------
 
 async fn canary(env: TestEnv) {
@@ -310,6 +272,12 @@ async fn canary(env: TestEnv) {
             names.iter().any(|n| n.ends_with("igbroker.db-wal")),
             "the WAL is checked too: {names:?}"
         );
+        assert!(
+            files
+                .iter()
+                .any(|(_, b)| contains(b, c.account_id.as_bytes())),
+            "the same scan finds what is stored in clear (the account id)"
+        );
         for (name, bytes) in &files {
             for (what, value) in secrets {
                 assert!(!leaks(bytes, value), "{what} found in {name}");
@@ -318,6 +286,10 @@ async fn canary(env: TestEnv) {
     } else {
         let dump = pg_dump(&env.database_url);
         assert!(contains(&dump, b"COPY public.accounts"), "a real dump");
+        assert!(
+            contains(&dump, c.account_id.as_bytes()),
+            "the same scan finds what is stored in clear (the account id)"
+        );
         for (what, value) in secrets {
             assert!(!leaks(&dump, value), "{what} found in pg_dump");
         }

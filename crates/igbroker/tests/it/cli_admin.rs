@@ -1,12 +1,10 @@
 //! The administrative verbs against a live broker's database: apps, token, audit.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{Backend, TestEnv, USER, s};
+use crate::common::{Backend, TestEnv, USER, s};
+use instagram_sandbox::control_client::FaultSpec;
 
 fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_igbroker"));
@@ -186,8 +184,12 @@ async fn apps_token_and_audit_from_the_command_line() {
 
     // A refresh failing for good shows in the account list with its error.
     env.advance(41 * 86_400);
-    env.fault(serde_json::json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1}))
-        .await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 100)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     env.run_scheduler().await;
     let list = cli(&env, &["accounts", "list"], None);
     let out = String::from_utf8_lossy(&list.stdout);

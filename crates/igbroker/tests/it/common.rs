@@ -1,17 +1,15 @@
 //! A broker and a sandbox per test, in-process on port 0, each test with its own
 //! database: a SQLite file in a temp folder, or a fresh PostgreSQL database on
 //! the server named by TEST_PG_URL (started by scripts/test).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use igbroker::clock::SandboxClockAdapter;
 use igbroker::config::Config;
+use igbroker::stack::{Stack, StackOptions};
 use igbroker::state::AppState;
-use igbroker_core::Clock;
-use igbroker_vault::KeyRing;
+use instagram_sandbox::control_client::{
+    AppSpec, Call, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -32,9 +30,12 @@ pub struct TestEnv {
     pub http: reqwest::Client,
     pub clock: instagram_sandbox::SandboxClock,
     pub state: AppState,
+    /// The sandbox's control API.
+    pub sb: ControlClient,
     pub database_url: String,
     pub dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops both servers when the test's environment is dropped.
+    _stack: Stack,
     /// The connect-session cookie the last opened connect link set, as a browser keeps it.
     cookie: std::sync::Mutex<Option<String>>,
 }
@@ -90,7 +91,12 @@ impl TestEnv {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestEnv> {
+    /// The stack `igbroker demo` starts, on the given backend, with an app (`app_id`,
+    /// registered in the sandbox as `client_id`) and two sandbox users.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config) + Send + 'static,
+    ) -> Option<TestEnv> {
         let dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => format!(
@@ -99,111 +105,51 @@ impl TestEnv {
             ),
             Backend::Postgres => pg_database().await?,
         };
-        let sandbox =
-            instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default()).unwrap();
-        let clock = sandbox.clock();
-        let sb_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox_url = format!("http://{}", sb_listener.local_addr().unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let broker_url = format!("http://{}", listener.local_addr().unwrap());
-
-        let ring_file = dir.path().join("keys.toml");
-        KeyRing::generate().write_file(&ring_file).unwrap();
-        let mut config = Config {
-            listen: listener.local_addr().unwrap().to_string(),
-            public_url: broker_url.clone(),
+        let stack = Stack::start(StackOptions {
+            listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            sandbox_listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             database_url: database_url.clone(),
-            ..Config::default()
-        };
-        config.keys.ring_file = ring_file;
-        config.instagram.authorize_url = format!("{sandbox_url}/oauth/authorize");
-        config.instagram.token_url = format!("{sandbox_url}/oauth/access_token");
-        config.instagram.graph_url = sandbox_url.clone();
-        config.instagram.request_timeout = Duration::from_secs(10);
-        // The tests' webhook receivers listen on loopback.
-        config.webhooks.allow_private_networks = true;
-        config.webhooks.allow_http = true;
-        tweak(&mut config);
-
-        let broker_clock: Arc<dyn Clock> = Arc::new(SandboxClockAdapter(clock.clone()));
-        let state = igbroker::server::build_state(config, broker_clock)
-            .await
-            .unwrap();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (sb_tx, sb_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(instagram_sandbox::serve(sb_listener, sandbox, async {
-            let _ = sb_rx.await;
-        }));
-        let serve_state = state.clone();
-        tokio::spawn(async move {
-            let _ = igbroker::server::serve(listener, serve_state, async {
-                let _ = stop_rx.await;
-                let _ = sb_tx.send(());
-            })
-            .await;
-        });
-
-        let (_, admin_key) = igbroker::service::api_keys::create(
-            state.store(),
-            "test admin",
-            &["admin".into()],
-            &[],
-            0,
-        )
+            ring_file: dir.path().join("keys.toml"),
+            tweak: Box::new(move |c: &mut Config| {
+                c.instagram.request_timeout = Duration::from_secs(10);
+                tweak(c);
+            }),
+            admin_key_name: "test admin".into(),
+        })
         .await
         .unwrap();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let redirect_uri = format!("{broker_url}/oauth/callback");
-        let sb_app = post(
-            &http,
-            &format!("{sandbox_url}/_sandbox/apps"),
-            None,
-            json!({"redirect_uris": [redirect_uri]}),
-        )
-        .await;
-        assert!(sb_app.0.is_success(), "sandbox app: {:?}", sb_app);
-        let client_id = s(&sb_app.1["client_id"]);
-        for u in [USER, OTHER_USER] {
-            let r = post(
-                &http,
-                &format!("{sandbox_url}/_sandbox/users"),
-                None,
-                json!({"username": u, "media_count": 3}),
+        let app = stack
+            .register_app(
+                "Test app",
+                json!({
+                    "scopes": ["instagram_business_basic", "instagram_business_content_publish"],
+                    "return_origins": [RETURN_ORIGIN],
+                }),
             )
-            .await;
-            assert!(r.0.is_success(), "sandbox user: {:?}", r);
+            .await
+            .unwrap();
+        assert!(app.broker["id"].is_string(), "{}", app.broker);
+        for u in [USER, OTHER_USER] {
+            stack
+                .sandbox
+                .create_user(&UserSpec::named(u).with_media(3))
+                .await
+                .unwrap();
         }
-        let app = post(
-            &http,
-            &format!("{broker_url}/v1/apps"),
-            Some(&admin_key),
-            json!({
-                "name": "Test app",
-                "client_id": client_id,
-                "client_secret": s(&sb_app.1["client_secret"]),
-                "scopes": ["instagram_business_basic", "instagram_business_content_publish"],
-                "return_origins": [RETURN_ORIGIN],
-            }),
-        )
-        .await;
-        assert_eq!(app.0, StatusCode::CREATED, "{:?}", app.1);
         Some(TestEnv {
-            broker: broker_url,
-            sandbox: sandbox_url,
-            admin_key,
-            app_id: s(&app.1["id"]),
-            client_id,
-            http,
-            clock,
-            state,
+            broker: stack.broker_url.clone(),
+            sandbox: stack.sandbox_url.clone(),
+            admin_key: stack.admin_key.clone(),
+            app_id: s(&app.broker["id"]),
+            client_id: app.sandbox.client_id.clone(),
+            http: igbroker::stack::http_client().unwrap(),
+            clock: stack.clock.clone(),
+            state: stack.state.clone(),
+            sb: stack.sandbox.clone(),
             database_url,
             dir,
-            stop: Some(stop_tx),
             cookie: std::sync::Mutex::new(None),
+            _stack: stack,
         })
     }
 
@@ -252,19 +198,11 @@ impl TestEnv {
         {
             *self.cookie.lock().unwrap() = Some(c.to_string());
         }
-        let loc = resp.headers()["location"].to_str().unwrap().to_string();
-        let authorize = url::Url::parse(&loc).unwrap();
-        let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
-        let (st, v) = post(
-            &self.http,
-            &format!("{}/_sandbox/authorize", self.sandbox),
-            None,
-            json!({"client_id": q["client_id"], "redirect_uri": q["redirect_uri"], "scope": q["scope"],
-                   "state": q.get("state"), "username": username, "decision": decision}),
-        )
-        .await;
-        assert!(st.is_success(), "sandbox authorize: {v}");
-        let mut cb = url::Url::parse(v["location"].as_str().unwrap()).unwrap();
+        let authorize = resp.headers()["location"].to_str().unwrap().to_string();
+        let consent = Consent::for_authorize_url(&authorize, username, decision)
+            .unwrap_or_else(|| panic!("not an authorize URL: {authorize}"));
+        let location = self.sb.authorize(&consent).await.unwrap();
+        let mut cb = url::Url::parse(&location).unwrap();
         cb.set_fragment(None);
         cb
     }
@@ -301,19 +239,18 @@ impl TestEnv {
     /// Registers another app in the sandbox and the broker; `extra` adds broker
     /// fields (e.g. webhook_url). Returns the broker's answer (with webhook_secret).
     pub async fn register_app(&self, extra: Value) -> Value {
-        let redirect_uri = format!("{}/oauth/callback", self.broker);
-        let (st, sb_app) = post(
-            &self.http,
-            &format!("{}/_sandbox/apps", self.sandbox),
-            None,
-            json!({"redirect_uris": [redirect_uri]}),
-        )
-        .await;
-        assert!(st.is_success(), "{sb_app}");
+        let sb_app = self
+            .sb
+            .create_app(&AppSpec::redirecting_to(format!(
+                "{}/oauth/callback",
+                self.broker
+            )))
+            .await
+            .unwrap();
         let mut body = json!({
             "name": "Another app",
-            "client_id": s(&sb_app["client_id"]),
-            "client_secret": s(&sb_app["client_secret"]),
+            "client_id": sb_app.client_id,
+            "client_secret": sb_app.client_secret,
             "scopes": ["instagram_business_basic"],
             "return_origins": [RETURN_ORIGIN],
         });
@@ -357,52 +294,14 @@ impl TestEnv {
             .unwrap()
     }
 
-    pub async fn fault(&self, spec: Value) -> String {
-        let (st, v) = post(
-            &self.http,
-            &format!("{}/_sandbox/faults", self.sandbox),
-            None,
-            spec,
-        )
-        .await;
-        assert!(st.is_success(), "fault: {v}");
-        s(&v["id"])
-    }
-
-    pub async fn clear_faults(&self) {
-        let resp = self
-            .http
-            .delete(format!("{}/_sandbox/faults", self.sandbox))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success());
+    pub async fn fault(&self, spec: FaultSpec) -> String {
+        self.sb.add_fault(&spec).await.unwrap()
     }
 
     pub async fn account(&self, id: &str) -> Value {
         let (st, v) = self.get(&format!("/v1/accounts/{id}")).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         v
-    }
-
-    /// The sandbox user id (`id` field of POST /_sandbox/users) by username.
-    pub async fn sandbox_user_id(&self, username: &str) -> String {
-        let resp = self
-            .http
-            .get(format!("{}/_sandbox/users", self.sandbox))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = resp.json().await.unwrap();
-        let list = v["data"]
-            .as_array()
-            .cloned()
-            .or_else(|| v.as_array().cloned())
-            .unwrap_or_default();
-        list.iter()
-            .find(|u| u["username"] == username)
-            .map(|u| s(&u["id"]))
-            .unwrap_or_else(|| panic!("no sandbox user {username}: {v}"))
     }
 
     /// Every file in the test's folder (database, WAL, journal, key ring).
@@ -417,41 +316,19 @@ impl TestEnv {
         out
     }
 
-    pub async fn sandbox_calls(&self, path: &str) -> Vec<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/_sandbox/calls", self.sandbox))
-            .query(&[("path", path)])
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "/_sandbox/calls");
-        let v: Value = resp.json().await.unwrap();
-        v["data"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for TestEnv {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+    /// What the database holds, as bytes to scan: the SQLite files (WAL included), or a
+    /// `pg_dump` of the PostgreSQL database; and the key ring file.
+    pub fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = self.files();
+        if !self.database_url.starts_with("sqlite:") {
+            out.push(("pg_dump".into(), pg_dump(&self.database_url)));
         }
+        out
     }
-}
 
-pub async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut req = http.post(url).json(&body);
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
+    pub async fn sandbox_calls(&self, path: &str) -> Vec<Call> {
+        self.sb.calls_to(path).await.unwrap()
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 pub fn s(v: &Value) -> String {
@@ -516,10 +393,8 @@ pub struct Seeded {
 
 /// Many accounts at once: the sandbox issues long-lived tokens (issued
 /// `token_age_secs` ago) and they are stored in bulk, as an import would.
-#[allow(clippy::too_many_arguments)]
 pub async fn seed_accounts(
-    http: &reqwest::Client,
-    sandbox: &str,
+    sb: &ControlClient,
     state: &AppState,
     app_id: &str,
     client_id: &str,
@@ -527,28 +402,29 @@ pub async fn seed_accounts(
     token_age_secs: i64,
     now: i64,
 ) -> Vec<Seeded> {
-    let (st, v) = post(
-        http,
-        &format!("{sandbox}/_sandbox/seed"),
-        None,
-        json!({"client_id": client_id, "count": n, "token_age_secs": token_age_secs, "username_prefix": "bulk_"}),
-    )
-    .await;
-    assert!(st.is_success(), "seed: {v}");
+    let seeded = sb
+        .seed(&SeedSpec {
+            client_id: client_id.into(),
+            count: n,
+            token_age_secs: Some(token_age_secs),
+            username_prefix: Some("bulk_".into()),
+            scope: None,
+        })
+        .await
+        .unwrap();
     let mut out = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(n);
-    for item in v["data"].as_array().unwrap() {
+    for item in seeded {
         let id = igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Account).into_string();
-        let token = item["access_token"].as_str().unwrap();
-        let issued_at = item["issued_at"].as_i64().unwrap();
-        let expires_at = item["expires_at"].as_i64().unwrap();
+        let token = item.access_token.as_str();
+        let (issued_at, expires_at) = (item.issued_at, item.expires_at);
         rows.push(igbroker_store::NewAccount {
             id: id.clone(),
             app_id: app_id.to_string(),
             end_user: String::new(),
-            ig_user_id: s(&item["user_id"]),
-            ig_scoped_id: s(&item["id"]),
-            username: Some(s(&item["username"])),
+            ig_user_id: item.user_id.clone(),
+            ig_scoped_id: item.id.clone(),
+            username: Some(item.username.clone()),
             scopes: vec![igbroker_core::InstagramScope::BusinessBasic],
             token: igbroker_store::TokenUpdate {
                 token_enc: state
@@ -563,7 +439,7 @@ pub async fn seed_accounts(
         });
         out.push(Seeded {
             account_id: id,
-            ig_user_id: s(&item["user_id"]),
+            ig_user_id: item.user_id.clone(),
         });
     }
     for chunk in rows.chunks(1000) {
@@ -575,8 +451,7 @@ pub async fn seed_accounts(
 impl TestEnv {
     pub async fn seed(&self, n: usize, token_age_secs: i64) -> Vec<Seeded> {
         seed_accounts(
-            &self.http,
-            &self.sandbox,
+            &self.sb,
             &self.state,
             &self.app_id,
             &self.client_id,
@@ -588,13 +463,53 @@ impl TestEnv {
     }
 }
 
-/// The sandbox's call counters: `{"calls": {route: {status: count}}}` since it started.
-pub async fn sandbox_stats(http: &reqwest::Client, sandbox: &str) -> Value {
-    http.get(format!("{sandbox}/_sandbox/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+pub fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("Debian's postgresql package (scripts/test installs it)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .max_by_key(|p| {
+            p.parent()
+                .and_then(std::path::Path::parent)
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        })
+        .expect("pg_dump under /usr/lib/postgresql/*/bin");
+    let out = std::process::Command::new(bin)
+        .arg("--dbname")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Plaintext, or its hex form (how a dump shows a bytea column).
+pub fn leaks(haystack: &[u8], secret: &str) -> bool {
+    contains(haystack, secret.as_bytes())
+        || contains(haystack, hex::encode(secret).as_bytes())
+        || contains(haystack, hex::encode_upper(secret).as_bytes())
+}
+
+/// Posts JSON (with an optional API key) and answers the status and the JSON body.
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = http.post(url).json(&body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }

@@ -1,10 +1,17 @@
 //! `igbroker demo --script` end to end, and what it leaves on disk.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+use crate::common::contains;
+
+/// Every file the demo left in its data folder (database, WAL, journal, key ring).
+fn data_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,26 +38,25 @@ async fn demo_script_walks_the_story_and_leaves_no_plaintext_token() {
     assert!(report.account_id.starts_with("acc_"));
     assert_eq!(report.tokens_seen.len(), 2);
 
-    let mut files = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.is_file() {
-            continue;
-        }
-        files += 1;
-        let bytes = std::fs::read(&path).unwrap();
+    let files = data_files(dir.path());
+    assert!(
+        files.len() >= 2,
+        "expected the database and the key ring in the data folder"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|(_, b)| contains(b, report.account_id.as_bytes())),
+        "the same scan finds what is stored in clear (the account id)"
+    );
+    for (name, bytes) in &files {
         for t in &report.tokens_seen {
             assert!(
-                !contains(&bytes, t.as_bytes()),
-                "a token is in {} in plaintext",
-                path.display()
+                !contains(bytes, t.as_bytes()),
+                "a token is in {name} in plaintext"
             );
         }
     }
-    assert!(
-        files >= 2,
-        "expected the database and the key ring in the data folder"
-    );
     for l in &lines {
         for t in &report.tokens_seen {
             assert!(!l.contains(t.as_str()), "the demo printed a token: {l}");
@@ -86,11 +92,23 @@ fn demo_script_binary_exits_zero_and_prints_each_step() {
             "missing step {step}: {stdout}"
         );
     }
-    let db = std::fs::read(dir.path().join("igbroker.db")).unwrap();
+    let account_id = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("acc_"))
+        .unwrap_or_else(|| panic!("no account id in: {stdout}"));
+    let files = data_files(dir.path());
     assert!(
-        !contains(&db, b"IGAA"),
-        "an Instagram token prefix appears in the database file"
+        files
+            .iter()
+            .any(|(_, b)| contains(b, account_id.as_bytes())),
+        "the same scan finds what is stored in clear (the account id)"
     );
+    for (name, bytes) in &files {
+        assert!(
+            !contains(bytes, b"IGAA"),
+            "an Instagram token prefix appears in {name}"
+        );
+    }
 }
 
 #[tokio::test]

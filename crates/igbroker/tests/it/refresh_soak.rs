@@ -1,14 +1,11 @@
 //! 1,000 accounts across 120 days of sandbox clock, with a fifth of refresh
 //! calls failing before they reach Instagram: every token stays valid, and
 //! Instagram sees exactly one successful refresh per due period per account.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashMap;
 
-use common::{Backend, TestEnv};
-use serde_json::{Value, json};
+use crate::common::{Backend, TestEnv};
+use instagram_sandbox::control_client::{CallsQuery, FaultSpec};
 
 const DAY: i64 = 86_400;
 const ACCOUNTS: usize = 1_000;
@@ -21,8 +18,11 @@ async fn thousand_accounts_stay_valid_for_120_days_under_transient_faults() {
         .iter()
         .map(|s| (s.ig_user_id.clone(), s.account_id.clone()))
         .collect();
-    env.fault(json!({"path": "/refresh_access_token", "kind": "status", "status": 503, "probability": 0.2, "phase": "before"}))
-        .await;
+    env.fault(FaultSpec {
+        probability: Some(0.2),
+        ..FaultSpec::status("/refresh_access_token", 503)
+    })
+    .await;
 
     let start = env.clock.now_unix();
     let mut seen_seq = 0u64;
@@ -59,26 +59,20 @@ async fn thousand_accounts_stay_valid_for_120_days_under_transient_faults() {
         }
 
         // What Instagram saw, read before the sandbox's ring buffer wraps.
-        let resp = env
-            .http
-            .get(format!("{}/_sandbox/calls", env.sandbox))
-            .query(&[
-                ("path", "/refresh_access_token"),
-                ("after_seq", &seen_seq.to_string()),
-            ])
-            .send()
+        let calls = env
+            .sb
+            .calls(&CallsQuery {
+                after_seq: Some(seen_seq),
+                ..CallsQuery::path("/refresh_access_token")
+            })
             .await
             .unwrap();
-        let v: Value = resp.json().await.unwrap();
-        for c in v["data"].as_array().unwrap() {
-            seen_seq = seen_seq.max(c["seq"].as_u64().unwrap());
-            if c["status"] == 200 {
-                let user = c["user_id"]
-                    .as_str()
-                    .expect("refresh calls name the user")
-                    .to_string();
+        for c in calls {
+            seen_seq = seen_seq.max(c.seq);
+            if c.status == 200 {
+                let user = c.user_id.expect("refresh calls name the user");
                 let at = time::OffsetDateTime::parse(
-                    c["at"].as_str().unwrap(),
+                    &c.at,
                     &time::format_description::well_known::Rfc3339,
                 )
                 .unwrap()

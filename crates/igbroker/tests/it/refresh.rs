@@ -1,14 +1,13 @@
 //! The refresh engine against the real sandbox: due work, failures of each
 //! kind, joining refreshes in flight, and webhooks to the owning service.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Backend, TestEnv, USER, s};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::{Backend, TestEnv, USER, post, s};
+use instagram_sandbox::control_client::{FaultSpec, UserEvent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -61,10 +60,8 @@ both_backends!(due_tokens_are_refreshed_once, due_refresh);
 async fn transient_then_success(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(
-        json!({"path": "/refresh_access_token", "kind": "status", "status": 503, "count": 1}),
-    )
-    .await;
+    env.fault(FaultSpec::status("/refresh_access_token", 503).times(1))
+        .await;
     let stats = env.run_scheduler().await;
     assert_eq!(stats.transient, 1, "{stats:?}");
     let acc = env.account(&id).await;
@@ -91,7 +88,7 @@ both_backends!(
 async fn expired_while_backing_off(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "status", "status": 500}))
+    env.fault(FaultSpec::status("/refresh_access_token", 500))
         .await;
     // Keep failing until the token runs out.
     for _ in 0..200 {
@@ -118,7 +115,12 @@ both_backends!(
 async fn non_transient_is_failing(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1})).await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 100)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     let stats = env.run_scheduler().await;
     assert_eq!(stats.failing, 1, "{stats:?}");
     let acc = env.account(&id).await;
@@ -139,7 +141,12 @@ async fn rate_limit_holds_app(env: TestEnv) {
     let a = env.connect(USER, "a").await;
     let b = env.connect(common::OTHER_USER, "b").await;
     env.advance(41 * DAY);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 80002, "count": 1})).await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 80002)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     let stats = env.run_scheduler().await;
     // The first call is throttled; the app is then held, so the other account waits too.
     assert_eq!(stats.transient, 1, "{stats:?}");
@@ -161,7 +168,7 @@ async fn short_lease_given_back(env: TestEnv) {
     let accounts = env.seed(3, 45 * DAY).await;
     // Every refresh takes 1.5 s, one at a time: the second and third accounts,
     // claimed together with the first, wait for the slot.
-    env.fault(json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 1500}))
+    env.fault(FaultSpec::latency("/refresh_access_token", 1500))
         .await;
     let state = env.state.clone();
     let run = tokio::spawn(async move {
@@ -208,10 +215,17 @@ both_backends_with!(
 
 async fn budget_limits_each_window(env: TestEnv) {
     env.seed(12, 45 * DAY).await;
-    // Two schedulers (as two replicas would) share the app's budget of 5 a minute.
+    // Two replicas share the app's budget of 5 a minute: a second broker on the same
+    // database, with its own pool, node id and in-memory state.
+    let clock: Arc<dyn igbroker_core::Clock> =
+        Arc::new(igbroker::clock::SandboxClockAdapter(env.clock.clone()));
+    let other = igbroker::server::build_state(env.state.config().clone(), clock)
+        .await
+        .unwrap();
+    assert_ne!(other.node_id(), env.state.node_id());
     let run = |env: &TestEnv| {
         let a = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
-        let b = igbroker::worker::scheduler::Scheduler::new(env.state.clone());
+        let b = igbroker::worker::scheduler::Scheduler::new(other.clone());
         async move {
             let (x, y) = tokio::join!(a.run_until_idle(|_| {}), b.run_until_idle(|_| {}));
             (x.unwrap(), y.unwrap())
@@ -237,7 +251,7 @@ async fn budget_limits_each_window(env: TestEnv) {
     assert_eq!(x.attempts() + y.attempts(), 0, "all done: {x:?} {y:?}");
 }
 both_backends_with!(
-    the_per_app_budget_caps_refreshes_per_minute_across_schedulers,
+    the_per_app_budget_caps_refreshes_per_minute_across_replicas,
     budget_limits_each_window,
     |c| c.refresh.app_budget_per_minute = 5
 );
@@ -245,10 +259,8 @@ both_backends_with!(
 async fn joins_in_flight(env: TestEnv) {
     let id = env.connect(USER, "u").await;
     env.advance(2 * DAY);
-    env.fault(
-        json!({"path": "/refresh_access_token", "kind": "latency", "latency_ms": 400, "count": 1}),
-    )
-    .await;
+    env.fault(FaultSpec::latency("/refresh_access_token", 400).times(1))
+        .await;
     let path = format!("/v1/accounts/{id}/refresh");
     let (a, b, c) = tokio::join!(
         env.api(Method::POST, &path, None),
@@ -288,18 +300,54 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
     (url, got)
 }
 
+/// HMAC-SHA256 written out as RFC 2104 defines it, so that checking a signature shares no
+/// code with the broker's signing.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+#[test]
+fn the_independent_hmac_matches_rfc_4231() {
+    // RFC 4231, test case 2.
+    assert_eq!(
+        hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+}
+
+/// Whether a delivery carries `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+fn signed_with(h: &HeaderMap, body: &[u8], secret: &str) -> bool {
+    let ts = h["x-igbroker-timestamp"].to_str().unwrap();
+    let sig = h["x-igbroker-signature"].to_str().unwrap();
+    let message = [ts.as_bytes(), b".", body].concat();
+    sig == format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &message))
+    )
+}
+
 fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value> {
     got.lock()
         .unwrap()
         .iter()
         .map(|(h, body)| {
-            let ts: i64 = h["x-igbroker-timestamp"].to_str().unwrap().parse().unwrap();
-            let sig = h["x-igbroker-signature"].to_str().unwrap();
-            assert_eq!(
-                sig,
-                igbroker::service::events::sign(secret.as_bytes(), ts, body),
-                "bad signature"
-            );
+            assert!(signed_with(h, body, secret), "bad signature");
             serde_json::from_slice(body).unwrap()
         })
         .collect()
@@ -387,6 +435,12 @@ async fn app_webhook_changes(env: TestEnv) {
     let ev = events(&got, &second);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["type"], "account.revoked");
+    for (h, body) in got.lock().unwrap().iter() {
+        assert!(
+            !signed_with(h, body, &first),
+            "the rotated-out secret no longer verifies"
+        );
+    }
 
     // Removed: nothing more is sent.
     let (st, v) = env
@@ -434,14 +488,10 @@ async fn reauth_flow(env: TestEnv) {
     assert_eq!(ev[0]["data"]["account_id"], id);
 
     // The user changes their password: Instagram answers 190/460.
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/users/{USER}/events", env.sandbox),
-        None,
-        json!({"kind": "password_changed"}),
-    )
-    .await;
-    assert!(st.is_success(), "{v}");
+    env.sb
+        .user_event(USER, &UserEvent::PasswordChanged)
+        .await
+        .unwrap();
     env.advance(41 * DAY);
     let stats = env.run_scheduler().await;
     assert_eq!(stats.reauth_required, 1, "{stats:?}");

@@ -1,15 +1,12 @@
 //! The trust boundary, tried as an attacker with loopback traffic only: the Graph proxy
 //! never hands out a token, keys cannot grant more than they hold, another tenant's ids
 //! look missing, webhooks cannot be aimed inside, and every door has a limit.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, RETURN_ORIGIN, TestEnv, USER, s};
+use crate::common::{Backend, RETURN_ORIGIN, TestEnv, USER, s};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -41,7 +38,7 @@ async fn call(env: &TestEnv, key: &str, method: Method, path: &str, body: Body) 
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
-    common::assert_no_token_in(path, &text);
+    crate::common::assert_no_token_in(path, &text);
     Answer {
         status,
         headers,

@@ -1,10 +1,8 @@
 //! The token's life through the broker's HTTP API, against the real sandbox,
 //! on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
+use instagram_sandbox::control_client::FaultSpec;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -16,6 +14,15 @@ fn is_rfc3339_utc(v: &serde_json::Value) -> bool {
             && time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                 .is_ok()
     })
+}
+
+fn unix(v: &serde_json::Value) -> i64 {
+    time::OffsetDateTime::parse(
+        v.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp()
 }
 
 async fn whole_story(env: TestEnv) {
@@ -71,9 +78,15 @@ async fn whole_story(env: TestEnv) {
     assert_eq!(me["username"], USER);
     assert_eq!(me["user_id"], acc["ig_user_id"]);
 
-    // The token never sits in the database in plaintext.
-    for (name, bytes) in env.files() {
-        assert!(!contains(&bytes, token.as_bytes()), "token found in {name}");
+    // The token never sits in the database in plaintext; the same scan does find the
+    // account id, which is stored in clear.
+    let stored = env.stored_bytes();
+    assert!(
+        stored.iter().any(|(_, b)| contains(b, acc_id.as_bytes())),
+        "the scan sees the stored rows"
+    );
+    for (name, bytes) in &stored {
+        assert!(!contains(bytes, token.as_bytes()), "token found in {name}");
     }
 
     env.advance(30 * DAY);
@@ -143,7 +156,10 @@ async fn replay(env: TestEnv) {
     let cb = env
         .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
         .await;
-    // A prefetch and the real navigation arrive together, then a reload later.
+    // A prefetch and the real navigation arrive together, then a reload later. The code
+    // exchange is slowed so that the second arrives while the first is still exchanging.
+    env.fault(FaultSpec::latency("/oauth/access_token", 500).times(1))
+        .await;
     let (a, b) = tokio::join!(env.callback(&cb), env.callback(&cb));
     let c = env.callback(&cb).await;
     let locs: Vec<String> = [a, b, c]
@@ -362,11 +378,32 @@ both_backends!(
 
 async fn reconnect_same_identity(env: TestEnv) {
     let first = env.connect(USER, "u").await;
+    let before = env.account(&first).await;
+    let (_, old_token) = env.get(&format!("/v1/accounts/{first}/token")).await;
+    // What the broker knew goes stale: the user renamed themselves since.
+    sqlx::query("UPDATE accounts SET username = 'old_name' WHERE id = $1")
+        .bind(&first)
+        .execute(env.state.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(env.account(&first).await["username"], "old_name");
+    env.advance(2 * DAY);
     let again = env.connect(USER, "u").await;
     assert_eq!(
         first, again,
         "same Instagram user, app and end user is the same account"
     );
+    let after = env.account(&again).await;
+    let (_, new_token) = env.get(&format!("/v1/accounts/{again}/token")).await;
+    assert_ne!(
+        new_token["access_token"], old_token["access_token"],
+        "the new token replaces the old"
+    );
+    assert!(
+        unix(&after["token"]["expires_at"]) >= unix(&before["token"]["expires_at"]) + 2 * DAY,
+        "the expiry follows the new token: {before} -> {after}"
+    );
+    assert_eq!(after["username"], USER, "the username is read again");
     let other_user = env.connect(USER, "someone-else").await;
     assert_ne!(first, other_user);
     let other_ig = env.connect(OTHER_USER, "u").await;
@@ -589,8 +626,12 @@ async fn metrics_page(env: TestEnv) {
     assert_eq!(st, StatusCode::OK);
     // A refresh that fails for good (code 100) counts as failing.
     env.clock.advance(41 * 86_400);
-    env.fault(json!({"path": "/refresh_access_token", "kind": "graph_error", "status": 400, "code": 100, "count": 1}))
-        .await;
+    env.fault(
+        FaultSpec::graph_error("/refresh_access_token", 100)
+            .with_status(400)
+            .times(1),
+    )
+    .await;
     env.run_scheduler().await;
 
     let g = env
@@ -634,3 +675,141 @@ async fn metrics_page(env: TestEnv) {
     assert!(!text.contains(&acc), "an account id on /metrics");
 }
 both_backends!(metrics_are_served_for_prometheus_without_ids, metrics_page);
+
+/// A connect session lasts an hour: its link opened later, or its callback returned later,
+/// is refused as expired, and Instagram is never asked to exchange the code.
+async fn expired_session(env: TestEnv) {
+    let late_link = env.session(json!({"app_id": env.app_id})).await;
+    let in_time = env.session(json!({"app_id": env.app_id})).await;
+    let cb = env
+        .consent(in_time["connect_url"].as_str().unwrap(), USER, "allow")
+        .await;
+    env.advance(3601);
+
+    let resp = env
+        .http
+        .get(late_link["connect_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "no redirect to Instagram"
+    );
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_state", "{v}");
+    assert!(s(&v["error"]["message"]).contains("expired"), "{v}");
+
+    let resp = env.callback(&cb).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_state", "{v}");
+    assert!(s(&v["error"]["message"]).contains("expired"), "{v}");
+    assert!(env.sandbox_calls("/oauth/access_token").await.is_empty());
+    let (_, sess) = env
+        .get(&format!("/v1/connect-sessions/{}", s(&in_time["id"])))
+        .await;
+    assert_ne!(sess["status"], "connected", "{sess}");
+    assert!(sess["account_id"].is_null(), "{sess}");
+    let (_, list) = env.get("/v1/accounts").await;
+    assert!(list["data"].as_array().unwrap().is_empty(), "{list}");
+}
+both_backends!(
+    an_expired_connect_session_is_refused_at_link_and_callback,
+    expired_session
+);
+
+/// A key limited to one app reaches that app's accounts and nothing of another app's.
+async fn key_limited_to_an_app(env: TestEnv) {
+    let other = env.register_app(json!({})).await;
+    let other_app = s(&other["id"]);
+    let mine = env.connect(USER, "u").await;
+    let theirs = env.connect_to(&other_app, USER, "u").await;
+    let (st, key) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(
+                json!({"name": "limited", "scopes": ["accounts:read", "tokens:read", "connect"],
+                        "app_ids": [env.app_id]}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{key}");
+    let limited = s(&key["key"]);
+    let call = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let mut req = env
+            .http
+            .request(method, format!("{}{path}", env.broker))
+            .bearer_auth(&limited);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let st = resp.status();
+            (st, resp.text().await.unwrap())
+        }
+    };
+    let (st, body) = call(Method::GET, format!("/v1/accounts/{mine}"), None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (st, body) = call(Method::GET, format!("/v1/accounts/{mine}/token"), None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+
+    let (_, their_token) = env.get(&format!("/v1/accounts/{theirs}/token")).await;
+    let their_token = s(&their_token["access_token"]);
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/accounts/{theirs}"), None),
+        (Method::GET, format!("/v1/accounts/{theirs}/token"), None),
+        (
+            Method::POST,
+            "/v1/connect-sessions".to_string(),
+            Some(json!({"app_id": other_app})),
+        ),
+    ] {
+        let (st, text) = call(method.clone(), path.clone(), body).await;
+        assert!(
+            st == StatusCode::FORBIDDEN || st == StatusCode::NOT_FOUND,
+            "{method} {path}: {st} {text}"
+        );
+        assert!(
+            !text.contains(&their_token),
+            "{method} {path}: a token leaked"
+        );
+    }
+}
+both_backends!(
+    a_key_limited_to_an_app_reaches_only_that_app,
+    key_limited_to_an_app
+);
+
+/// A token read close to expiry refreshes first, before the scheduler has run; a read past
+/// expiry hands out nothing and marks the account for re-authorization.
+async fn read_near_and_past_expiry(env: TestEnv) {
+    let near = env.connect(USER, "near").await;
+    let expires = unix(&env.account(&near).await["token"]["expires_at"]);
+    // Twelve hours before expiry: within `read_refresh_within` (a day).
+    env.advance(expires - env.clock.now_unix() - 12 * 3600);
+    assert!(env.sandbox_calls("/refresh_access_token").await.is_empty());
+    let (st, tok) = env.get(&format!("/v1/accounts/{near}/token")).await;
+    assert_eq!(st, StatusCode::OK, "{tok}");
+    assert_eq!(env.sandbox_calls("/refresh_access_token").await.len(), 1);
+    assert!(
+        unix(&tok["expires_at"]) > expires + 50 * DAY,
+        "the token handed out is the refreshed one: {tok}"
+    );
+
+    let past = env.connect(OTHER_USER, "past").await;
+    let expires = unix(&env.account(&past).await["token"]["expires_at"]);
+    env.advance(expires - env.clock.now_unix() + 60);
+    let (st, v) = env.get(&format!("/v1/accounts/{past}/token")).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "reauth_required", "{v}");
+    assert!(v.get("access_token").is_none(), "{v}");
+    assert_eq!(env.account(&past).await["status"], "reauth_required");
+}
+both_backends!(
+    a_token_read_refreshes_near_expiry_and_refuses_past_it,
+    read_near_and_past_expiry
+);

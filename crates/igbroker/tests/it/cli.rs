@@ -1,5 +1,4 @@
 //! The binary as a deployment uses it: keys init, migrate, api-keys create, serve.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

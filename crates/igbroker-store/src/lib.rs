@@ -40,4 +40,4 @@ pub use scheduler::claim_due_sql;
 pub use scheduler::{AccountGauges, Claimed};
 pub use tx::Tx;
 pub use usage::{BaselineRow, UsageEntry};
-pub use webhooks::{OutboxRow, WebhookDelivery};
+pub use webhooks::{OutboxRow, WebhookDelivery, WebhookSecrets};

@@ -15,16 +15,19 @@ pub enum SealedColumn {
     /// The client secret an app had before its last change, kept for a grace period.
     AppPreviousClientSecret,
     AppWebhookSecret,
+    /// The webhook secret an app had before its last rotation, still signing for a while.
+    AppPreviousWebhookSecret,
     AppWebhookVerifyToken,
     ConnectState,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 6] = [
+    pub const ALL: [SealedColumn; 7] = [
         SealedColumn::AccountToken,
         SealedColumn::AppClientSecret,
         SealedColumn::AppPreviousClientSecret,
         SealedColumn::AppWebhookSecret,
+        SealedColumn::AppPreviousWebhookSecret,
         SealedColumn::AppWebhookVerifyToken,
         SealedColumn::ConnectState,
     ];
@@ -36,6 +39,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret
             | SealedColumn::AppPreviousClientSecret
             | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppPreviousWebhookSecret
             | SealedColumn::AppWebhookVerifyToken => "apps",
             SealedColumn::ConnectState => "connect_sessions",
         }
@@ -48,6 +52,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "client_secret",
             SealedColumn::AppPreviousClientSecret => "previous_client_secret",
             SealedColumn::AppWebhookSecret => "webhook_secret",
+            SealedColumn::AppPreviousWebhookSecret => "previous_webhook_secret",
             SealedColumn::AppWebhookVerifyToken => "webhook_verify_token",
             SealedColumn::ConnectState => "state",
         }
@@ -60,6 +65,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "app_client_secrets",
             SealedColumn::AppPreviousClientSecret => "app_previous_client_secrets",
             SealedColumn::AppWebhookSecret => "app_webhook_secrets",
+            SealedColumn::AppPreviousWebhookSecret => "app_previous_webhook_secrets",
             SealedColumn::AppWebhookVerifyToken => "app_webhook_verify_tokens",
             SealedColumn::ConnectState => "connect_session_states",
         }
@@ -71,6 +77,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret => "client_secret_enc",
             SealedColumn::AppPreviousClientSecret => "previous_client_secret_enc",
             SealedColumn::AppWebhookSecret => "webhook_secret_enc",
+            SealedColumn::AppPreviousWebhookSecret => "previous_webhook_secret_enc",
             SealedColumn::AppWebhookVerifyToken => "webhook_verify_token_enc",
             SealedColumn::ConnectState => "state_enc",
         }
@@ -85,6 +92,7 @@ impl SealedColumn {
             SealedColumn::AppClientSecret
             | SealedColumn::AppPreviousClientSecret
             | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppPreviousWebhookSecret
             | SealedColumn::AppWebhookVerifyToken => None,
         }
     }

@@ -67,13 +67,28 @@ impl Default for LimitsConfig {
     }
 }
 
-/// `[webhooks]`: where the broker may deliver events.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[webhooks]`: where the broker may deliver events, and how their secret rotates.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct WebhooksConfig {
     pub allow_private_networks: bool,
     pub allow_hosts: Vec<String>,
     pub allow_http: bool,
+    /// After `rotate_webhook_secret`, deliveries carry a second signature made with the
+    /// replaced secret for this long, so a receiver can switch secrets without a gap.
+    #[serde(deserialize_with = "human_duration")]
+    pub secret_rotation_grace: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private_networks: false,
+            allow_hosts: Vec::new(),
+            allow_http: false,
+            secret_rotation_grace: Duration::from_secs(86_400),
+        }
+    }
 }
 
 impl WebhooksConfig {
@@ -364,6 +379,11 @@ impl Config {
         if l.header_read_timeout.is_zero() || l.request_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "limits.header_read_timeout and limits.request_timeout must be above 0s".into(),
+            ));
+        }
+        if self.webhooks.secret_rotation_grace > Duration::from_secs(30 * 86_400) {
+            return Err(ConfigError::Invalid(
+                "webhooks.secret_rotation_grace must be at most 30d: a replaced secret should stop signing soon".into(),
             ));
         }
         for h in &self.webhooks.allow_hosts {

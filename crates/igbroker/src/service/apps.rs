@@ -70,6 +70,11 @@ pub fn webhook_secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "webhook_secret")
 }
 
+/// The rotated-out webhook secret has its own binding, like the previous client secret.
+pub fn previous_webhook_secret_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "previous_webhook_secret")
+}
+
 /// Where an app's webhook verify token (Meta's `hub.verify_token`) is sealed.
 pub fn verify_token_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "webhook_verify_token")
@@ -364,6 +369,16 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     } else {
         None
     };
+    // A rotated secret keeps signing beside the new one for the grace period, so the
+    // receiver can switch without refusing a delivery; a removed webhook forgets both.
+    let previous_webhook_secret = if webhook_secret.is_some() && had_webhook {
+        retire_webhook_secret(state, &row.id)
+            .await?
+            .map(|sealed| (sealed, state.now().saturating_add(grace_secs(state))))
+    } else {
+        None
+    };
+    let forget_previous = row.webhook_url.is_none() && had_webhook;
     let updated = audit::entry(
         state,
         actor,
@@ -378,6 +393,12 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if let Some((_, sealed)) = &webhook_secret {
         tx.set_app_webhook_secret(&row.id, sealed).await?;
+    }
+    if let Some((sealed, until)) = &previous_webhook_secret {
+        tx.set_previous_webhook_secret(&row.id, Some((sealed, *until)))
+            .await?;
+    } else if forget_previous {
+        tx.set_previous_webhook_secret(&row.id, None).await?;
     }
     if let Some(sealed) = &previous_secret {
         let grace = i64::try_from(state.config().meta.previous_secret_grace.as_secs())
@@ -420,6 +441,26 @@ pub fn client_secret(state: &AppState, app: &AppRow) -> Result<instagram_api::Cl
 }
 
 /// A new webhook signing secret: shown once to the caller, stored sealed.
+fn grace_secs(state: &AppState) -> i64 {
+    i64::try_from(state.config().webhooks.secret_rotation_grace.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// The current webhook secret, resealed for the previous-secret column; `None` when there
+/// is none or it no longer opens (its key is gone): nothing to keep signing with.
+async fn retire_webhook_secret(state: &AppState, app_id: &str) -> Result<Option<Vec<u8>>> {
+    let Some(sealed) = state.store().app_webhook_secret(app_id).await? else {
+        return Ok(None);
+    };
+    let Ok(secret) = state.vault().open(&webhook_secret_aad(app_id), &sealed) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        state
+            .vault()
+            .seal(&previous_webhook_secret_aad(app_id), &secret)?,
+    ))
+}
+
 fn new_webhook_secret(state: &AppState, app_id: &str) -> Result<(String, Vec<u8>)> {
     let secret = format!("whsec_{}", igbroker_core::secrets::random_token());
     let sealed = state

@@ -331,15 +331,25 @@ fn the_independent_hmac_matches_rfc_4231() {
     );
 }
 
-/// Whether a delivery carries `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+/// Whether one of a delivery's signatures (comma-separated while a secret rotates) is
+/// `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
 fn signed_with(h: &HeaderMap, body: &[u8], secret: &str) -> bool {
     let ts = h["x-igbroker-timestamp"].to_str().unwrap();
-    let sig = h["x-igbroker-signature"].to_str().unwrap();
     let message = [ts.as_bytes(), b".", body].concat();
-    sig == format!(
+    let want = format!(
         "sha256={}",
         hex::encode(hmac_sha256(secret.as_bytes(), &message))
-    )
+    );
+    signatures(h).contains(&want)
+}
+
+fn signatures(h: &HeaderMap) -> Vec<String> {
+    h["x-igbroker-signature"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect()
 }
 
 fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value> {
@@ -415,7 +425,8 @@ async fn app_webhook_changes(env: TestEnv) {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["data"]["account_id"], a);
 
-    // Rotated: later deliveries are signed with the new secret only.
+    // Rotated: later deliveries are signed with the new secret and, for the grace period,
+    // the replaced one too, so a receiver still holding it keeps accepting them.
     let (st, v) = env
         .api(
             Method::PATCH,
@@ -436,6 +447,25 @@ async fn app_webhook_changes(env: TestEnv) {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["type"], "account.revoked");
     for (h, body) in got.lock().unwrap().iter() {
+        assert_eq!(signatures(h).len(), 2, "two signatures during the grace");
+        assert!(
+            signed_with(h, body, &first),
+            "the rotated-out secret still verifies during the grace"
+        );
+    }
+
+    // After the grace (a day by default) only the new secret signs.
+    got.lock().unwrap().clear();
+    env.advance(86_400 + 60);
+    let c = env.connect_to(&app_id, USER, "after-grace").await;
+    env.run_scheduler().await;
+    let ev = events(&got, &second);
+    assert!(
+        ev.iter().any(|e| e["data"]["account_id"] == c.as_str()),
+        "{ev:?}"
+    );
+    for (h, body) in got.lock().unwrap().iter() {
+        assert_eq!(signatures(h).len(), 1, "one signature after the grace");
         assert!(
             !signed_with(h, body, &first),
             "the rotated-out secret no longer verifies"

@@ -15,6 +15,7 @@
 //! refresh               one token's refresh under its lease
 //! tokens                handing a token out (may refresh first)
 //! graph                 Graph API calls made with an account's token
+//! doctor                the registration checks of `apps doctor`
 //! ```
 //!
 //! `api_keys` and `rotation` stand apart (they use only `error`). A state change,
@@ -42,6 +43,8 @@ pub mod refresh;
 pub mod tokens;
 
 pub mod graph;
+
+pub mod doctor;
 
 pub mod api_keys;
 pub mod rotation;

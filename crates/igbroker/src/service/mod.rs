@@ -9,13 +9,13 @@
 //! events                the payload of every event for the owning service
 //! accounts              reading, showing and revoking accounts
 //! meta                  Meta's deauthorize and data-deletion callbacks
+//! doctor                the registration checks of `apps doctor` (and two probes of Instagram)
 //! anomaly               usage anomalies; suspending and resuming accounts
 //! instagram_webhooks    Meta's webhooks for an app, relayed to the owning service
 //! connect               sessions, the callback, import, marking re-auth
 //! refresh               one token's refresh under its lease
 //! tokens                handing a token out (may refresh first)
 //! graph                 Graph API calls made with an account's token
-//! doctor                the registration checks of `apps doctor`
 //! ```
 //!
 //! `api_keys` and `rotation` stand apart (they use only `error`). A state change,
@@ -33,6 +33,8 @@ pub mod accounts;
 
 pub mod meta;
 
+pub mod doctor;
+
 pub mod anomaly;
 pub mod instagram_webhooks;
 
@@ -43,8 +45,6 @@ pub mod refresh;
 pub mod tokens;
 
 pub mod graph;
-
-pub mod doctor;
 
 pub mod api_keys;
 pub mod rotation;

@@ -637,6 +637,29 @@ async fn doctor_passes_a_good_app_and_catches_each_registration_mistake() {
     assert_eq!(rules(&r, "problem"), ["client_secret_exchange"], "{r}");
     assert!(!all.contains(wrong), "the secret was printed: {all}");
 
+    // Registration refuses them outright, naming why.
+    for (scope, why) in [
+        ("user_profile", "Basic Display"),
+        ("business_basic", "retired"),
+    ] {
+        let out = cli(
+            &env,
+            &[
+                "apps",
+                "add",
+                "--name",
+                "x",
+                "--client-id",
+                "1",
+                "--scope",
+                scope,
+            ],
+            Some("a-secret\n"),
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(why), "{}", text(&out));
+    }
+
     // Retired scopes in a row written before the broker checked them: the row cannot be
     // used, and the doctor says which scopes and what replaces them.
     sqlx::query("UPDATE apps SET scopes = $1 WHERE id = $2")

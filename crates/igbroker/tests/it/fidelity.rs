@@ -197,13 +197,12 @@ async fn non_tester_connect(env: TestEnv) {
     assert_eq!(accounts["data"], json!([]), "{accounts}");
 
     // `apps doctor` explains it.
-    let d = igbroker::service::apps::doctor(&env.state, &env.app_id)
+    let d = igbroker::service::doctor::run(&env.state, &env.app_id)
         .await
         .unwrap();
     assert!(!d.ok);
     let problem = d
-        .problems
-        .iter()
+        .problems()
         .find(|p| p.contains("app_not_approved_for_user"))
         .expect("a problem naming the error");
     says_both_fixes(problem);

@@ -17,18 +17,25 @@ use crate::worker::scheduler::Scheduler;
 pub enum AccountsCommand {
     /// List accounts.
     List {
+        /// Only accounts of this app (app_…).
         #[arg(long)]
         app: Option<String>,
+        /// active, reauth_required, revoked or suspended.
         #[arg(long)]
         status: Option<String>,
+        /// Only accounts of this end user.
         #[arg(long)]
         end_user: Option<String>,
     },
-    /// Show one account.
-    Show { id: String },
+    /// Show one account and its token's state (never the token).
+    Show {
+        /// The account id (acc_…).
+        id: String,
+    },
     /// Refresh tokens now: one account, every active one, or those due.
     #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all", "due"])))]
     Refresh {
+        /// One account (acc_…).
         id: Option<String>,
         /// Every active account old enough to refresh.
         #[arg(long)]
@@ -38,11 +45,20 @@ pub enum AccountsCommand {
         due: bool,
     },
     /// Revoke an account: its token is destroyed.
-    Revoke { id: String },
+    Revoke {
+        /// The account id (acc_…).
+        id: String,
+    },
     /// Suspend an account: token reads and Graph calls answer 409 until it is resumed.
-    Suspend { id: String },
+    Suspend {
+        /// The account id (acc_…).
+        id: String,
+    },
     /// Resume a suspended account (its usage history starts afresh).
-    Resume { id: String },
+    Resume {
+        /// The account id (acc_…).
+        id: String,
+    },
     /// Adopt long-lived tokens obtained elsewhere, read from standard input (never from the
     /// command line): one token a line, optionally followed by whitespace and the end user it
     /// belongs to. Each token is checked with Instagram's /me before it is stored.

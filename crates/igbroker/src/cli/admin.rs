@@ -19,35 +19,46 @@ pub enum AppsCommand {
     /// Register an Instagram app. The client secret is read from standard input,
     /// so that it never shows in the process list or the shell history.
     Add {
+        /// A name for people (shown in the dashboard and lists).
         #[arg(long)]
         name: String,
         /// The Instagram App ID (not the Meta App ID).
         #[arg(long)]
         client_id: String,
+        /// An Instagram Login scope to ask for, e.g. instagram_business_basic (repeat the option).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// Default: {public_url}/oauth/callback. Register exactly this string with Instagram.
         #[arg(long)]
         redirect_uri: Option<String>,
+        /// An origin a connect session may return the user to (repeat the option).
         #[arg(long = "return-origin")]
         return_origins: Vec<String>,
+        /// Where the broker POSTs signed events about this app's accounts.
         #[arg(long)]
         webhook_url: Option<String>,
     },
+    /// List the registered apps.
     List,
+    /// Show one app (never its secret).
     Show {
+        /// The app id (app_…).
         id: String,
     },
     /// Change an app. Absent options stay as they are; `--client-secret-stdin`
     /// reads a new Instagram App Secret from standard input.
     Update {
+        /// The app id (app_…).
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// Read a new Instagram App Secret from standard input.
         #[arg(long)]
         client_secret_stdin: bool,
         /// Replaces the scopes asked for at the next connect (repeat the option).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A new redirect URI (register exactly this string with Instagram).
         #[arg(long)]
         redirect_uri: Option<String>,
         /// Replaces the allowed return origins (repeat the option).
@@ -64,10 +75,18 @@ pub enum AppsCommand {
     },
     /// Remove an app (refused while it has connected accounts).
     Remove {
+        /// The app id (app_…).
         id: String,
     },
     /// Check an app's registration for the mistakes Instagram punishes.
+    #[command(
+        long_about = "Check an app's registration for the mistakes Instagram punishes: the redirect URI (https, \
+the broker's callback byte for byte, registered with Instagram), the client id (the Instagram App ID, not the \
+Meta App ID), the secret (a test exchange with a made-up code), retired scopes and scopes nobody uses. \
+Exits 1 when a problem is found."
+    )]
     Doctor {
+        /// The app id (app_…).
         id: String,
     },
 }
@@ -76,10 +95,13 @@ pub enum AppsCommand {
 pub enum AuditCommand {
     /// Entries, oldest first.
     List {
+        /// Only entries about this account (acc_…).
         #[arg(long)]
         account: Option<String>,
+        /// Only this action, e.g. token.read or graph.call.
         #[arg(long)]
         action: Option<String>,
+        /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },

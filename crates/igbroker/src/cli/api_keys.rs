@@ -12,6 +12,7 @@ use crate::service::api_keys::{self, ApiKeyView};
 pub enum ApiKeysCommand {
     /// Create a key; it is printed once.
     Create {
+        /// A name saying who uses the key.
         #[arg(long)]
         name: String,
         /// admin, apps:write, connect, accounts:read, accounts:write, tokens:read, graph, publish, audit:read
@@ -24,7 +25,10 @@ pub enum ApiKeysCommand {
     /// List keys (never their values).
     List,
     /// Revoke a key.
-    Revoke { id: String },
+    Revoke {
+        /// The key id (key_…).
+        id: String,
+    },
 }
 
 pub async fn run(config: &Config, command: ApiKeysCommand, json: bool) -> anyhow::Result<ExitCode> {

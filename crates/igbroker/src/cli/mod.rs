@@ -52,6 +52,7 @@ pub enum Command {
     Serve,
     /// Run the Instagram Platform emulator alone.
     Sandbox {
+        /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8090)]
         port: u16,
         /// Keep the sandbox's state in this folder across restarts.
@@ -118,7 +119,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
+    /// Say whether the account has a usable token; print it only with --reveal.
     Get {
+        /// The account id (acc_…).
         account_id: String,
         /// Print the token itself.
         #[arg(long)]

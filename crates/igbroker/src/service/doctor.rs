@@ -177,7 +177,7 @@ pub struct ScopeUse {
     pub accounts: u64,
     /// Scopes granted to at least one of them.
     pub granted: Vec<InstagramScope>,
-    /// Scopes needed by a Graph call or a publish made through the broker in the window.
+    /// Scopes needed by a Graph call made through the broker in the window.
     pub called: Vec<InstagramScope>,
     /// Tokens were read out of the broker in the window: calls made with them are unseen.
     pub tokens_read: bool,
@@ -658,7 +658,7 @@ async fn scope_use(state: &AppState, app_id: &str) -> Result<ScopeUse> {
         after = rows.last().map(|r| r.id.clone());
     }
     let since = state.now() - USE_WINDOW_DAYS * 86_400;
-    for action in ["graph.call", "token.read", "media.published"] {
+    for action in ["graph.call", "token.read"] {
         let mut after_seq = 0;
         let mut seen = 0usize;
         while seen < MAX_AUDIT_ROWS {
@@ -669,7 +669,6 @@ async fn scope_use(state: &AppState, app_id: &str) -> Result<ScopeUse> {
             for r in rows.iter().filter(|r| r.app_id.as_deref() == Some(app_id)) {
                 match action {
                     "token.read" => usage.tokens_read = true,
-                    "media.published" => usage.called.push(InstagramScope::ContentPublish),
                     _ => {
                         let detail: serde_json::Value =
                             serde_json::from_str(&r.detail).unwrap_or_default();

@@ -279,10 +279,7 @@ pub async fn apps(
                 let mut table = Table::new(&["severity", "rule", "finding"]);
                 for f in &report.findings {
                     table.row([
-                        serde_json::to_value(f.severity)?
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string(),
+                        f.severity.as_str().to_string(),
                         f.rule.to_string(),
                         f.message.clone(),
                     ]);

@@ -32,6 +32,16 @@ pub enum Severity {
     Note,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Problem => "problem",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// A stable name for scripts, e.g. `redirect_uri_https`.
@@ -396,11 +406,7 @@ pub struct RelaySetup {
 
 /// Relayed events go to the app's webhook_url; without one they are dropped. Once a relay is
 /// set up, the App Dashboard needs the broker's callback URL.
-pub fn instagram_relay(
-    relay: Option<RelaySetup>,
-    public_url: &str,
-    app_id: &str,
-) -> Vec<Finding> {
+pub fn instagram_relay(relay: Option<RelaySetup>, public_url: &str, app_id: &str) -> Vec<Finding> {
     let Some(relay) = relay else {
         return Vec::new();
     };
@@ -830,6 +836,52 @@ mod tests {
             authorize_probe(&page(503, ""), "x")[0].severity,
             Severity::Warning
         );
+    }
+
+    #[test]
+    fn non_tester_failures_are_a_problem_naming_both_fixes() {
+        let f = not_approved_failures(2, 1);
+        assert_eq!(f.severity, Severity::Problem);
+        assert!(f.message.contains("2 connect session(s) and 1 account(s)"));
+        assert!(f.message.contains(APP_NOT_APPROVED_CODE));
+        assert!(f.message.contains(APP_NOT_APPROVED), "{}", f.message);
+        assert_eq!(not_approved_failures(0, 1).severity, Severity::Problem);
+        let f = not_approved_failures(0, 0);
+        assert_eq!(f.severity, Severity::Note);
+        assert!(f.message.contains("testers"));
+    }
+
+    #[test]
+    fn a_relay_without_a_webhook_url_drops_every_event() {
+        let url = "https://b.example/";
+        assert!(instagram_relay(None, url, "app_1").is_empty());
+        let relay = RelaySetup {
+            enabled: true,
+            has_verify_token: true,
+            has_webhook_url: false,
+        };
+        let f = instagram_relay(Some(relay), url, "app_1");
+        assert_eq!(rules(&f), ["instagram_webhooks_relay"; 2]);
+        assert_eq!(f[0].severity, Severity::Problem);
+        assert!(f[0].message.contains("dropped"));
+        assert!(
+            f[1].message
+                .contains("`https://b.example/meta/webhooks/app_1`"),
+            "{}",
+            f[1].message
+        );
+        let f = instagram_relay(
+            Some(RelaySetup {
+                has_webhook_url: true,
+                ..relay
+            }),
+            url,
+            "app_1",
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Note);
+        let off = RelaySetup::default();
+        assert!(instagram_relay(Some(off), url, "app_1").is_empty());
     }
 
     #[test]

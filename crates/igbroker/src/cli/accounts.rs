@@ -59,9 +59,11 @@ pub enum AccountsCommand {
         /// The account id (acc_…).
         id: String,
     },
-    /// Adopt long-lived tokens obtained elsewhere, read from standard input (never from the
-    /// command line): one token a line, optionally followed by whitespace and the end user it
-    /// belongs to. Each token is checked with Instagram's /me before it is stored.
+    /// Adopt long-lived tokens obtained elsewhere, read from standard input.
+    ///
+    /// Tokens are read from standard input, never from the command line: one token a line,
+    /// optionally followed by whitespace and the end user it belongs to. Each token is checked
+    /// with Instagram's /me before it is stored.
     #[command(
         after_help = "Examples:\n  igbroker accounts import --app app_… --end-user customer-42 < token.txt\n  igbroker accounts import --app app_… < tokens.txt   # lines: TOKEN [END_USER]"
     )]
@@ -408,6 +410,14 @@ async fn import(
     })
 }
 
+fn print_status(acc: &igbroker_store::AccountRow, json_out: bool) {
+    if json_out {
+        println!("{}", json!({"id": acc.id, "status": acc.status.as_str()}));
+    } else {
+        println!("{} is {}", acc.id, acc.status.as_str());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,13 +438,5 @@ mod tests {
                 (5, "IGAAthree", Some("c3"))
             ]
         );
-    }
-}
-
-fn print_status(acc: &igbroker_store::AccountRow, json_out: bool) {
-    if json_out {
-        println!("{}", json!({"id": acc.id, "status": acc.status.as_str()}));
-    } else {
-        println!("{} is {}", acc.id, acc.status.as_str());
     }
 }

@@ -284,6 +284,8 @@ async fn json_outputs_match_their_snapshots() {
     check("apps-doctor", &["apps", "doctor", &env.app_id, "--json"]);
     check("api-keys-list", &["api-keys", "list", "--json"]);
     check("audit-verify", &["audit", "verify", "--json"]);
+    check("accounts-suspend", &["accounts", "suspend", &acc, "--json"]);
+    check("accounts-resume", &["accounts", "resume", &acc, "--json"]);
     check("accounts-revoke", &["accounts", "revoke", &acc, "--json"]);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

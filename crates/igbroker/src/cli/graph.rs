@@ -33,7 +33,15 @@ pub async fn run(
     params: Vec<(String, String)>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let path = graph::check_path(path).map_err(fail)?;
+    // The allow-list the HTTP route applies, in the same place: it normalises the path, and
+    // refuses token endpoints, versions and reserved parameters before anything is sent.
+    let route = igbroker_core::graph_policy::check(
+        method.as_str(),
+        path,
+        params.iter().map(|(k, _)| k.as_str()),
+    )
+    .map_err(|e| fail(crate::service::Error::Invalid(e.to_string())))?;
+    let path = route.path;
     let answer = graph::call(
         state,
         account_id,

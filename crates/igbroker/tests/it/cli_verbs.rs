@@ -363,7 +363,12 @@ async fn graph_calls_take_the_service_path_audited_and_scope_gated() {
         None,
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("do not pass access_token"));
+    assert!(
+        text(&out).contains("parameter `access_token` is reserved"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("invalid_request"), "{}", text(&out));
     let out = cli(&env, &["graph", &acc, "GET", "../oauth/access_token"], None);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("invalid_request"));

@@ -18,6 +18,8 @@ mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 mod trust;
 mod tx;
 mod usage;

@@ -7,19 +7,15 @@ use std::time::Duration;
 use igbroker::config::Config;
 use igbroker::stack::{Stack, StackOptions};
 use igbroker::state::AppState;
+use igbroker_store::test_support;
 use instagram_sandbox::control_client::{
     AppSpec, Call, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use igbroker_store::test_support::TestBackend as Backend;
 
 pub struct TestEnv {
     pub broker: String,
@@ -64,26 +60,7 @@ pub const RETURN_ORIGIN: &str = "https://service.example";
 
 /// A PostgreSQL database of its own, or None (with a notice) when no server is configured.
 pub async fn pg_database() -> Option<String> {
-    let Ok(admin) = std::env::var("TEST_PG_URL") else {
-        if std::env::var("IGBROKER_REQUIRE_PG").is_ok() {
-            panic!("IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test");
-        }
-        eprintln!("TEST_PG_URL not set: skipping the PostgreSQL variant (scripts/test runs it)");
-        return None;
-    };
-    let name = format!("igb_t_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to TEST_PG_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    Some(format!("{base}/{name}"))
+    igbroker_store::test_support::pg_database().await
 }
 
 impl TestEnv {
@@ -98,13 +75,7 @@ impl TestEnv {
         tweak: impl FnOnce(&mut Config) + Send + 'static,
     ) -> Option<TestEnv> {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("igbroker.db").display()
-            ),
-            Backend::Postgres => pg_database().await?,
-        };
+        let database_url = test_support::fresh_database(backend, dir.path()).await?;
         let stack = Stack::start(StackOptions {
             listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             sandbox_listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),

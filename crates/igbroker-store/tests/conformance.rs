@@ -1142,11 +1142,13 @@ async fn replicas_register_heartbeat_and_leave(db: Db) {
 /// Not per backend: there is no PostgreSQL to reach.
 #[tokio::test]
 async fn unreachable_postgres_names_the_problem_without_the_password() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("postgres://igb:hunter2secret@127.0.0.1:{port}/igb");
+    // A port held closed for the whole test: bound but never listening, so the connection is
+    // refused at once and no other process can start listening there meanwhile (a port bound,
+    // dropped and assumed free could be taken in between).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = closed.local_addr().unwrap();
+    let url = format!("postgres://igb:hunter2secret@{addr}/igb");
     let started = std::time::Instant::now();
     let err = Store::open(&url).await.unwrap_err();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");

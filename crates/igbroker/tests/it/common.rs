@@ -484,3 +484,16 @@ pub async fn post(
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// A loopback port where nothing listens, kept so for as long as the returned socket lives.
+///
+/// The socket is bound but does not listen: a connection to it is refused at once, and no other
+/// socket can take the port meanwhile (it is bound without `SO_REUSEADDR`). A port bound,
+/// dropped and assumed still free could be taken by any process in between. Call `listen` on
+/// the socket to start answering on the same port later.
+pub fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}

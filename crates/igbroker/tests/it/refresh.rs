@@ -572,12 +572,10 @@ both_backends!(
 );
 
 async fn webhook_retries(env: TestEnv) {
-    // A receiver that is down at first: the event waits in the outbox and is retried.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/hook");
+    // A receiver that is down at first (its port refuses connections): the event waits in
+    // the outbox and is retried once the same port listens.
+    let (socket, addr) = common::closed_port();
+    let url = format!("http://{addr}/hook");
     let app = env.register_app(json!({"webhook_url": url})).await;
     let app_id = s(&app["id"]);
     env.connect_to(&app_id, USER, "u").await;
@@ -604,9 +602,7 @@ async fn webhook_retries(env: TestEnv) {
             }
         }),
     );
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let l = socket.listen(64).unwrap();
     tokio::spawn(async move { axum::serve(l, router).await });
     env.advance(3600);
     let stats = env.run_scheduler().await;

@@ -438,6 +438,17 @@ impl FaultSpec {
         Self::on(path, FaultKind::Reset)
     }
 
+    /// Publishing containers created by calls to `path` end in `ERROR`.
+    pub fn container_error(path: &str) -> Self {
+        Self::on(path, FaultKind::ContainerError)
+    }
+
+    /// Marks a `graph_error` answer `is_transient: true`.
+    pub fn transient(mut self) -> Self {
+        self.is_transient = Some(true);
+        self
+    }
+
     /// The HTTP status of a `graph_error` answer (default: the one Instagram uses for `code`).
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);

@@ -9,7 +9,7 @@ use igbroker::stack::{Stack, StackOptions};
 use igbroker::state::AppState;
 use igbroker_store::test_support;
 use instagram_sandbox::control_client::{
-    AppSpec, Call, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
+    AppSpec, Call, CallsQuery, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -188,17 +188,15 @@ impl TestEnv {
         req.send().await.unwrap()
     }
 
-    /// Every call the sandbox logged.
-    pub async fn sandbox_calls_all(&self) -> Vec<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/_sandbox/calls", self.sandbox))
-            .send()
+    /// The calls the sandbox logged after the one numbered `seq` (all of them for 0).
+    pub async fn sandbox_calls_after(&self, seq: u64) -> Vec<Call> {
+        self.sb
+            .calls(&CallsQuery {
+                after_seq: Some(seq),
+                ..CallsQuery::default()
+            })
             .await
-            .unwrap();
-        assert!(resp.status().is_success(), "/_sandbox/calls");
-        let v: Value = resp.json().await.unwrap();
-        v["data"].as_array().cloned().unwrap_or_default()
+            .unwrap()
     }
 
     /// The whole connect flow; returns the account id.

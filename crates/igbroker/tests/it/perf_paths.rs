@@ -244,3 +244,54 @@ both_backends!(
     account_revocation_is_immediate,
     revoked_account_is_refused_by_another_replica_at_once
 );
+
+/// A key trusted from memory keeps what the database said about it: its apps (another
+/// app's account looks missing on every request, cached or not) and its own rate.
+async fn a_cached_key_keeps_its_apps_and_its_rate(env: TestEnv) {
+    let acc = &env.seed(1, 3 * 86_400).await[0];
+    let other = s(&env.register_app(json!({})).await["id"]);
+    // A 60 s bound: every request after the first is answered from the cache.
+    let b = replica(&env, Duration::from_secs(60)).await;
+    let (st, created) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "other-app", "scopes": ["tokens:read"], "app_ids": [other]})),
+        )
+        .await;
+    assert!(st.is_success(), "{created}");
+    let limited = s(&created["key"]);
+    let path = format!("/v1/accounts/{}/token", acc.account_id);
+    for _ in 0..5 {
+        let (st, body) = get(&env, &b.url, &path, &limited).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+        assert!(!body.contains("access_token"), "{body}");
+    }
+    let (st, created) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "slow", "scopes": ["accounts:read"], "rate_limit_per_second": 1})),
+        )
+        .await;
+    assert!(st.is_success(), "{created}");
+    let slow = s(&created["key"]);
+    let started = Instant::now();
+    let mut passed = 0u32;
+    for _ in 0..20 {
+        let (st, body) = get(&env, &b.url, "/v1/accounts", &slow).await;
+        match st {
+            StatusCode::OK => passed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}: {body}"),
+        }
+    }
+    // A burst of 2 (the configured burst-to-rate ratio), then 1 a second.
+    let allowed = 2.0 + started.elapsed().as_secs_f64() + 1.0;
+    assert!(
+        f64::from(passed) <= allowed,
+        "{passed} of 20 calls got through a 1/s key, more than {allowed:.0}"
+    );
+    drop(b);
+}
+both_backends!(cached_key_limits, a_cached_key_keeps_its_apps_and_its_rate);

@@ -15,6 +15,10 @@ pub struct Config {
     pub listen: String,
     pub public_url: String,
     pub database_url: String,
+    /// How long a replica trusts an API key it checked against the database: a
+    /// key revoked anywhere stops working on every replica within this time.
+    #[serde(deserialize_with = "human_duration")]
+    pub api_key_cache_ttl: Duration,
     pub keys: KeysConfig,
     pub instagram: InstagramConfig,
     pub refresh: RefreshConfig,
@@ -221,6 +225,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             database_url: "sqlite://igbroker-data/igbroker.db?mode=rwc".into(),
+            api_key_cache_ttl: Duration::from_secs(1),
             keys: KeysConfig::default(),
             instagram: InstagramConfig::default(),
             refresh: RefreshConfig::default(),
@@ -327,6 +332,12 @@ impl Config {
         ] {
             url::Url::parse(value)
                 .map_err(|e| ConfigError::Invalid(format!("{name} `{value}` is not a URL: {e}")))?;
+        }
+        if self.api_key_cache_ttl > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(format!(
+                "api_key_cache_ttl `{}` is longer than 60s: a revoked key would keep working that long; use e.g. \"1s\"",
+                humantime::format_duration(self.api_key_cache_ttl)
+            )));
         }
         let v = &self.instagram.graph_version;
         let ok = v

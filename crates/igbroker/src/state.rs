@@ -34,6 +34,10 @@ struct Inner {
     /// A key's own rate, read once per process (it is set when the key is created).
     key_rates: std::sync::Mutex<std::collections::HashMap<String, Option<f64>>>,
     gauges: crate::telemetry::GaugeCache,
+    /// The audit group-commit writer's queue, started on first use (inside the runtime).
+    audit: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::service::audit::PendingEntry>>,
+    /// API keys checked recently against the database.
+    api_keys: crate::service::api_keys::KeyCache,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
         let limiter = crate::limits::Limiter::new(config.limit_settings());
         let webhook_policy = Arc::new(config.webhooks.policy());
         let webhook_http = crate::webhook_net::client(webhook_policy.clone());
+        let api_keys = crate::service::api_keys::KeyCache::new(config.api_key_cache_ttl);
         AppState {
             inner: Arc::new(Inner {
                 config,
@@ -65,6 +70,8 @@ impl AppState {
                 webhook_http,
                 key_rates: std::sync::Mutex::default(),
                 gauges: crate::telemetry::GaugeCache::default(),
+                audit: std::sync::OnceLock::new(),
+                api_keys,
             }),
         }
     }
@@ -141,6 +148,20 @@ impl AppState {
             m.insert(key_id.to_string(), r);
         }
         Ok(r)
+    }
+
+    /// Where audit entries of reads go to be committed; the writer ends when
+    /// the last clone of this state is dropped.
+    pub fn audit_queue(&self) -> &tokio::sync::mpsc::Sender<crate::service::audit::PendingEntry> {
+        self.inner.audit.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * crate::worker::audit_writer::MAX_BATCH);
+            tokio::spawn(crate::worker::audit_writer::run(self.store().clone(), rx));
+            tx
+        })
+    }
+
+    pub fn api_keys(&self) -> &crate::service::api_keys::KeyCache {
+        &self.inner.api_keys
     }
 
     pub fn wake_scheduler(&self) {

@@ -72,6 +72,11 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("instagram-api/", env!("CARGO_PKG_VERSION")))
+            // Connections are kept and reused (HTTP/1.1 keep-alive, or HTTP/2 when the
+            // server offers it through ALPN): a call does not pay for a handshake.
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(60))
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| Error::invalid_config(format!("HTTP client: {}", e.without_url())))?;
         Ok(Self {

@@ -42,9 +42,12 @@ pub async fn run(
     )
     .map_err(|e| fail(crate::service::Error::Invalid(e.to_string())))?;
     let path = route.path;
+    let acc = crate::service::accounts::get(state, account_id)
+        .await
+        .map_err(fail)?;
     let answer = graph::call(
         state,
-        account_id,
+        acc,
         &cli_actor(),
         GraphCall {
             method,

@@ -14,7 +14,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::accounts::{self, AccountView};
-use crate::service::apps::scope_names;
 use crate::service::{graph, refresh};
 use crate::state::AppState;
 use crate::util::{PageQuery, page, rfc3339};
@@ -87,13 +86,20 @@ pub async fn token(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(ApiScope::TokensRead)?;
-    owned(&state, &caller, &id).await?;
-    let (acc, token) = crate::service::tokens::read_token(&state, &id, &caller.actor()).await?;
-    let body = json!({
-        "access_token": token.expose_secret(),
-        "expires_at": acc.expires_at.map(rfc3339),
-        "scopes": scope_names(&acc.scopes),
-    });
+    let acc = owned(&state, &caller, &id).await?;
+    let (acc, token) = crate::service::tokens::hand_out(&state, acc, &caller.actor()).await?;
+    // Serialized once, straight from the fields: no intermediate JSON tree.
+    #[derive(serde::Serialize)]
+    struct TokenBody<'a> {
+        access_token: &'a str,
+        expires_at: Option<String>,
+        scopes: Vec<&'static str>,
+    }
+    let body = TokenBody {
+        access_token: token.expose_secret(),
+        expires_at: acc.expires_at.map(rfc3339),
+        scopes: acc.scopes.iter().map(|s| s.as_str()).collect(),
+    };
     Ok((
         StatusCode::OK,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
@@ -152,7 +158,7 @@ pub async fn graph(
     body: Bytes,
 ) -> ApiResult<Response> {
     caller.require(ApiScope::Graph)?;
-    owned(&state, &caller, &id).await?;
+    let acc = owned(&state, &caller, &id).await?;
     let mut params: Vec<(String, String)> = match query.as_deref() {
         Some(q) => serde_urlencoded::from_str(q)
             .map_err(|e| ApiError::InvalidRequest(format!("the query string is not valid: {e}")))?,
@@ -174,7 +180,7 @@ pub async fn graph(
         .map_err(|_| ApiError::InvalidRequest("unsupported method".into()))?;
     let answer = graph::call(
         &state,
-        &id,
+        acc,
         &caller.actor(),
         graph::GraphCall {
             method,

@@ -136,6 +136,8 @@ pub async fn revoke(
     {
         return Err(ApiError::not_found("API key", &id));
     }
+    // Refused here at once; other replicas within `api_key_cache_ttl`.
+    state.api_keys().forget_id(&id);
     audit::record(
         &state,
         &caller.actor(),

@@ -4,7 +4,6 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use igbroker_core::ApiScope;
-use igbroker_core::secrets::sha256_hex;
 
 use std::time::Instant;
 
@@ -116,26 +115,14 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Api
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <api key>`".into())
             })?;
-        let row = state
-            .store()
-            .find_api_key(&sha256_hex(key))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
-        let scopes = ApiScope::parse_list(&[row.scopes.as_str()])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let app_ids = row
-            .app_ids
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Err(e) = state.store().touch_api_key(&row.id, state.now()).await {
-            tracing::warn!(error = %e, "could not record API key use");
-        }
+        let key =
+            crate::service::api_keys::verify(state.store(), state.api_keys(), key, state.now())
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
         Ok(Caller {
-            key_id: row.id,
-            scopes,
-            app_ids,
+            key_id: key.id.clone(),
+            scopes: key.scopes.clone(),
+            app_ids: key.app_ids.clone(),
         })
     }
 }

@@ -1,3 +1,10 @@
+//! API keys: creating them, and verifying a presented key from memory once the
+//! database has vouched for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use igbroker_core::secrets::{new_api_key, sha256_hex};
 use igbroker_core::{ApiScope, IdKind, PrefixedId};
 use igbroker_store::{ApiKeyRow, Store};
@@ -69,4 +76,130 @@ pub async fn create(
     };
     store.insert_api_key(&row).await?;
     Ok((row, key))
+}
+
+/// What a verified key may do.
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub id: String,
+    pub scopes: Vec<ApiScope>,
+    /// Empty: every app.
+    pub app_ids: Vec<String>,
+}
+
+struct Checked {
+    key: Arc<VerifiedKey>,
+    /// When the database last confirmed the key was not revoked.
+    at: Instant,
+    /// When `last_used_at` was last written from this replica (unix seconds).
+    touched: i64,
+}
+
+/// Keys this replica has checked against the database recently, by hash.
+///
+/// The bound: a key revoked on any replica (or with the CLI) is refused by every
+/// replica at most `ttl` after the revocation commits, because an entry older
+/// than `ttl` is checked against the database again before it is trusted. A key
+/// revoked through this replica is forgotten at once. Unknown keys are never
+/// cached, so the map holds at most one entry per live key.
+pub struct KeyCache {
+    ttl: Duration,
+    checked: Mutex<HashMap<String, Checked>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        KeyCache {
+            ttl,
+            checked: Mutex::default(),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn fresh(&self, hash: &str, now: i64) -> Option<(Arc<VerifiedKey>, bool)> {
+        let mut map = self.checked.lock().ok()?;
+        let c = map.get_mut(hash)?;
+        if c.at.elapsed() >= self.ttl {
+            return None;
+        }
+        // `last_used_at` has minute resolution: write it at most once a minute.
+        let touch = now - c.touched >= 60;
+        if touch {
+            c.touched = now;
+        }
+        Some((c.key.clone(), touch))
+    }
+
+    fn remember(&self, hash: String, key: Arc<VerifiedKey>, now: i64) {
+        if let Ok(mut map) = self.checked.lock() {
+            let touched = map.get(&hash).map_or(now, |c| c.touched);
+            map.insert(
+                hash,
+                Checked {
+                    key,
+                    at: Instant::now(),
+                    touched,
+                },
+            );
+        }
+    }
+
+    fn forget_hash(&self, hash: &str) {
+        if let Ok(mut map) = self.checked.lock() {
+            map.remove(hash);
+        }
+    }
+
+    /// Forgets a key revoked through this replica, so that it is refused at once here.
+    pub fn forget_id(&self, id: &str) {
+        if let Ok(mut map) = self.checked.lock() {
+            map.retain(|_, c| c.key.id != id);
+        }
+    }
+}
+
+/// Verifies a presented key: from memory when this replica checked it less than
+/// the cache's `ttl` ago, otherwise against the database. `None`: unknown or revoked.
+pub async fn verify(
+    store: &Store,
+    cache: &KeyCache,
+    presented: &str,
+    now: i64,
+) -> Result<Option<Arc<VerifiedKey>>> {
+    let hash = sha256_hex(presented);
+    if let Some((key, touch)) = cache.fresh(&hash, now) {
+        if touch {
+            touch_later(store, &key.id, now);
+        }
+        return Ok(Some(key));
+    }
+    let Some(row) = store.find_api_key(&hash).await? else {
+        cache.forget_hash(&hash);
+        return Ok(None);
+    };
+    let scopes = ApiScope::parse_list(&[row.scopes.as_str()])
+        .map_err(|e| Error::Internal(format!("API key {} has unreadable scopes: {e}", row.id)))?;
+    let key = Arc::new(VerifiedKey {
+        id: row.id,
+        scopes,
+        app_ids: crate::util::split_list(&row.app_ids),
+    });
+    if row.last_used_at.is_none_or(|t| now - t >= 60) {
+        touch_later(store, &key.id, now);
+    }
+    cache.remember(hash, key.clone(), now);
+    Ok(Some(key))
+}
+
+/// Records the use off the request path: a read never waits on a write for it.
+fn touch_later(store: &Store, id: &str, now: i64) {
+    let (store, id) = (store.clone(), id.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_api_key(&id, now).await {
+            tracing::warn!(error = %e, "could not record API key use");
+        }
+    });
 }

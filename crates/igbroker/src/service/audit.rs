@@ -4,8 +4,9 @@
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::AuditEntry;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
-use crate::service::error::Result;
+use crate::service::error::{Error, Result};
 use crate::state::AppState;
 
 /// An entry naming accounts by broker id only; `detail` never carries a token,
@@ -29,7 +30,13 @@ pub fn entry(
     }
 }
 
-/// Appends one entry that records no state change (a read, a call, an export).
+/// One entry waiting for the group commit, and who to tell once it is durable.
+pub type PendingEntry = (AuditEntry, oneshot::Sender<Result<()>>);
+
+/// Appends one entry that records no state change (a read, a call, an export),
+/// and returns once it is committed. Entries of concurrent requests are chained
+/// and committed together by one writer, so the wait is one batch, not a queue
+/// of single commits.
 pub async fn record(
     state: &AppState,
     actor: &str,
@@ -39,8 +46,14 @@ pub async fn record(
     detail: Value,
 ) -> Result<()> {
     let e = entry(state, actor, action, account_id, app_id, detail);
-    state.store().append_audit(&e).await?;
-    Ok(())
+    let (ack, done) = oneshot::channel();
+    let gone = || Error::Unavailable("the audit writer has stopped; retry".into());
+    state
+        .audit_queue()
+        .send((e, ack))
+        .await
+        .map_err(|_| gone())?;
+    done.await.map_err(|_| gone())?
 }
 
 /// One page of the log, oldest first.

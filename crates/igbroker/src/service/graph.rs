@@ -21,13 +21,14 @@ pub struct GraphAnswer {
     pub body: Value,
 }
 
+/// Makes the call with the token of `acc`, a row the caller has just read.
 pub async fn call(
     state: &AppState,
-    account_id: &str,
+    acc: igbroker_store::AccountRow,
     actor: &str,
     call: GraphCall,
 ) -> Result<GraphAnswer> {
-    let acc = refresh::require_usable(state, account_id).await?;
+    let acc = refresh::usable(state, acc).await?;
     let missing: Vec<&str> = required_for(call.method.as_str(), &call.path)
         .into_iter()
         .filter(|s| !acc.scopes.contains(s))

@@ -65,7 +65,12 @@ const REAUTH_ACTOR: &str = "system:refresh";
 /// An active account whose token has not expired; an expired one is marked
 /// `reauth_required` on the spot so that nobody is handed a dead token.
 pub async fn require_usable(state: &AppState, id: &str) -> Result<AccountRow> {
-    let acc = accounts::get(state, id).await?;
+    usable(state, accounts::get(state, id).await?).await
+}
+
+/// [`require_usable`] for a row the caller has just read, so that a request
+/// reads its account once.
+pub async fn usable(state: &AppState, acc: AccountRow) -> Result<AccountRow> {
     if acc.status != AccountStatus::Active {
         return Err(Error::NotActive(acc.status));
     }

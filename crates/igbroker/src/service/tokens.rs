@@ -15,7 +15,17 @@ pub async fn read_token(
     id: &str,
     actor: &str,
 ) -> Result<(AccountRow, SecretString)> {
-    let mut acc = refresh::require_usable(state, id).await?;
+    hand_out(state, accounts::get(state, id).await?, actor).await
+}
+
+/// [`read_token`] for an account row the caller has just read (and authorised).
+/// The token leaves only once its audit entry is committed.
+pub async fn hand_out(
+    state: &AppState,
+    acc: AccountRow,
+    actor: &str,
+) -> Result<(AccountRow, SecretString)> {
+    let mut acc = refresh::usable(state, acc).await?;
     if let (Some(issued), Some(expires)) = (acc.issued_at, acc.expires_at)
         && state
             .policy()

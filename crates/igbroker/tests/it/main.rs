@@ -19,6 +19,7 @@ mod demo;
 mod fidelity;
 mod flow;
 mod meta_callbacks;
+mod perf_paths;
 mod refresh;
 mod refresh_soak;
 mod replicas;

@@ -46,50 +46,6 @@ impl Store {
             .count() as i64)
     }
 
-    /// Revokes a key unless it is the last live unlimited admin key; `Ok(false)` when
-    /// there is no such live key. Checked and written in one transaction.
-    pub async fn revoke_api_key_keeping_root(
-        &self,
-        id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.w().begin().await?;
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT scopes, app_ids FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((scopes, app_ids)) = row else {
-            return Ok(false);
-        };
-        let is_admin = |s: &str| s.split(',').any(|p| p.trim() == "admin");
-        if app_ids.is_empty() && is_admin(&scopes) {
-            // Lock the other unlimited admin rows (PostgreSQL) so that two revokes of the
-            // last two cannot both pass; SQLite's single writer serialises them anyway.
-            let others: Vec<String> = sqlx::query_scalar(if self.backend() == crate::Backend::Postgres {
-                "SELECT scopes FROM api_keys WHERE revoked_at IS NULL AND app_ids = '' AND id <> $1 FOR UPDATE"
-            } else {
-                "SELECT scopes FROM api_keys WHERE revoked_at IS NULL AND app_ids = '' AND id <> $1"
-            })
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-            if !others.iter().any(|s| is_admin(s)) {
-                return Err(StoreError::Conflict(
-                    "this is the last admin key over every app; create another one before revoking it (or use `igbroker api-keys revoke`)".into(),
-                ));
-            }
-        }
-        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Binds a pending session to a browser (the hash of its cookie); a later visit of the
     /// link from another browser rebinds it, so the last browser to open the link wins.
     pub async fn bind_connect_browser(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
@@ -110,5 +66,75 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(h.flatten())
+    }
+}
+
+impl crate::Tx {
+    /// Writes a new key (with its own rate, if any) on this transaction.
+    pub async fn insert_api_key(
+        &mut self,
+        key: &crate::ApiKeyRow,
+        rate_limit_per_second: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, scopes, app_ids, created_at, rate_limit_per_second)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.key_hash)
+        .bind(&key.scopes)
+        .bind(&key.app_ids)
+        .bind(key.created_at)
+        .bind(rate_limit_per_second)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a live key; `Ok(false)` when there is none. With `keep_root`, the last live
+    /// unlimited admin key is refused (`Conflict`): the API must not lock everyone out,
+    /// while an operator at the CLI may.
+    pub async fn revoke_api_key(
+        &mut self,
+        id: &str,
+        now: i64,
+        keep_root: bool,
+    ) -> Result<bool, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT scopes, app_ids FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?;
+        let Some((scopes, app_ids)) = row else {
+            return Ok(false);
+        };
+        let is_admin = |s: &str| s.split(',').any(|p| p.trim() == "admin");
+        if keep_root && app_ids.is_empty() && is_admin(&scopes) {
+            // Lock the other unlimited admin rows (PostgreSQL) so that two revokes of the
+            // last two cannot both pass; SQLite's single writer serialises them anyway.
+            let postgres = self.backend() == crate::Backend::Postgres;
+            let others: Vec<String> = sqlx::query_scalar(if postgres {
+                "SELECT scopes FROM api_keys WHERE revoked_at IS NULL AND app_ids = '' AND id <> $1 FOR UPDATE"
+            } else {
+                "SELECT scopes FROM api_keys WHERE revoked_at IS NULL AND app_ids = '' AND id <> $1"
+            })
+            .bind(id)
+            .fetch_all(self.conn())
+            .await?;
+            if !others.iter().any(|s| is_admin(s)) {
+                return Err(StoreError::Conflict(
+                    "this is the last admin key over every app; create another one before revoking it (or use `igbroker api-keys revoke`)".into(),
+                ));
+            }
+        }
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(self.conn())
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -13,6 +13,7 @@ use crate::{AuditEntry, Store, StoreError};
 pub struct Tx {
     inner: Transaction<'static, Any>,
     audit_key: Option<std::sync::Arc<igbroker_vault::KeyMaterial>>,
+    backend: crate::Backend,
 }
 
 impl Store {
@@ -21,6 +22,7 @@ impl Store {
         Ok(Tx {
             inner: self.w().begin().await?,
             audit_key: self.audit_key.clone(),
+            backend: self.backend(),
         })
     }
 }
@@ -33,6 +35,10 @@ impl Tx {
 
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         &mut self.inner
+    }
+
+    pub(crate) fn backend(&self) -> crate::Backend {
+        self.backend
     }
 
     pub(crate) fn raw(&mut self) -> &mut Transaction<'static, Any> {

@@ -127,9 +127,13 @@ impl Stack {
         };
         let (_, admin_key) = crate::service::api_keys::create(
             stack.state.store(),
-            &opts.admin_key_name,
-            &["admin".to_string()],
-            &[],
+            "stack",
+            crate::service::api_keys::NewKey {
+                name: &opts.admin_key_name,
+                scopes: &["admin".to_string()],
+                app_ids: &[],
+                rate_limit_per_second: None,
+            },
             stack.clock.now_unix(),
         )
         .await

@@ -36,19 +36,19 @@ pub async fn run(config: &Config, command: ApiKeysCommand, json: bool) -> anyhow
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match command {
         ApiKeysCommand::Create { name, scopes, apps } => {
-            let (row, key) = api_keys::create(&store, &name, &scopes, &apps, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let entry = igbroker_store::AuditEntry {
-                id: igbroker_core::PrefixedId::generate(igbroker_core::IdKind::Audit).into_string(),
-                at: now,
-                actor: super::cli_actor(),
-                action: "api_key.created".into(),
-                account_id: None,
-                app_id: None,
-                detail: json!({"key_id": row.id}).to_string(),
-            };
-            store.append_audit(&entry).await?;
+            let (row, key) = api_keys::create(
+                &store,
+                &super::cli_actor(),
+                api_keys::NewKey {
+                    name: &name,
+                    scopes: &scopes,
+                    app_ids: &apps,
+                    rate_limit_per_second: None,
+                },
+                now,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 let mut v = serde_json::to_value(ApiKeyView::from_row(&row))?;
                 v["key"] = serde_json::Value::String(key);
@@ -82,9 +82,15 @@ pub async fn run(config: &Config, command: ApiKeysCommand, json: bool) -> anyhow
             }
         }
         ApiKeysCommand::Revoke { id } => {
-            if !store.revoke_api_key(&id, now).await? {
-                anyhow::bail!("no live API key {id}");
-            }
+            // An operator may revoke even the last admin key: the CLI can make another.
+            api_keys::revoke(&store, &super::cli_actor(), &id, false, now)
+                .await
+                .map_err(|e| match e {
+                    crate::service::Error::NotFound { .. } => {
+                        anyhow::anyhow!("no live API key {id}")
+                    }
+                    e => anyhow::anyhow!("{e}"),
+                })?;
             if json {
                 println!("{}", json!({"revoked": id}));
             } else {

@@ -9,7 +9,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::api_keys::{self, ApiKeyView};
-use crate::service::audit;
 use crate::state::AppState;
 use crate::util::{PageQuery, page};
 
@@ -54,34 +53,16 @@ pub async fn create(
         },
     )
     .map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    if let Some(r) = req.rate_limit_per_second
-        && !(1..=100_000).contains(&r)
-    {
-        return Err(ApiError::InvalidRequest(
-            "rate_limit_per_second must be 1 to 100000".into(),
-        ));
-    }
     let (row, key) = api_keys::create(
         state.store(),
-        &req.name,
-        &req.scopes,
-        &req.app_ids,
-        state.now(),
-    )
-    .await?;
-    if let Some(r) = req.rate_limit_per_second {
-        state
-            .store()
-            .set_api_key_rate(&row.id, i64::from(r))
-            .await?;
-    }
-    audit::record(
-        &state,
         &caller.actor(),
-        "api_key.created",
-        None,
-        None,
-        json!({"key_id": row.id}),
+        api_keys::NewKey {
+            name: &req.name,
+            scopes: &req.scopes,
+            app_ids: &req.app_ids,
+            rate_limit_per_second: req.rate_limit_per_second,
+        },
+        state.now(),
     )
     .await?;
     let mut view = serde_json::to_value(ApiKeyView::from_row(&row))
@@ -129,23 +110,8 @@ pub async fn revoke(
     if !manages(&caller, &app_ids) {
         return Err(ApiError::not_found("API key", &id));
     }
-    if !state
-        .store()
-        .revoke_api_key_keeping_root(&id, state.now())
-        .await?
-    {
-        return Err(ApiError::not_found("API key", &id));
-    }
+    api_keys::revoke(state.store(), &caller.actor(), &id, true, state.now()).await?;
     // Refused here at once; other replicas within `api_key_cache_ttl`.
     state.api_keys().forget_id(&id);
-    audit::record(
-        &state,
-        &caller.actor(),
-        "api_key.revoked",
-        None,
-        None,
-        json!({"key_id": id}),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use igbroker_core::secrets::{new_api_key, sha256_hex};
 use igbroker_core::{ApiScope, IdKind, PrefixedId};
-use igbroker_store::{ApiKeyRow, Store};
+use igbroker_store::{ApiKeyRow, AuditEntry, Store};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::service::error::{Error, Result};
 use crate::util::rfc3339;
@@ -38,14 +39,38 @@ impl ApiKeyView {
     }
 }
 
-/// Creates a key; the plaintext is returned once and only its hash is stored.
+/// What a new key is to be.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    /// Empty: every app.
+    pub app_ids: &'a [String],
+    /// Its own request rate per second (default: `[limits] per_key_per_second`).
+    pub rate_limit_per_second: Option<u32>,
+}
+
+/// Creates a key and its `api_key.created` audit entry in one transaction; the
+/// plaintext is returned once and only its hash is stored. Whether `actor` may grant
+/// these scopes and apps is the caller's check (`key_policy::may_create`).
 pub async fn create(
     store: &Store,
-    name: &str,
-    scopes: &[String],
-    app_ids: &[String],
+    actor: &str,
+    req: NewKey<'_>,
     now: i64,
 ) -> Result<(ApiKeyRow, String)> {
+    let NewKey {
+        name,
+        scopes,
+        app_ids,
+        rate_limit_per_second,
+    } = req;
+    if let Some(r) = rate_limit_per_second
+        && !(1..=100_000).contains(&r)
+    {
+        return Err(Error::Invalid(
+            "rate_limit_per_second must be 1 to 100000".into(),
+        ));
+    }
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::Invalid("name must be 1 to 200 characters".into()));
@@ -74,8 +99,51 @@ pub async fn create(
         last_used_at: None,
         revoked_at: None,
     };
-    store.insert_api_key(&row).await?;
+    let mut tx = store.begin().await?;
+    tx.insert_api_key(&row, rate_limit_per_second.map(i64::from))
+        .await?;
+    tx.append_audit(&[audit_entry(
+        actor,
+        "api_key.created",
+        json!({"key_id": row.id}),
+        now,
+    )])
+    .await?;
+    tx.commit().await?;
     Ok((row, key))
+}
+
+/// Revokes a live key with its `api_key.revoked` audit entry in one transaction.
+/// `keep_root` refuses the last unlimited admin key (the API's rule; an operator at
+/// the CLI may revoke it). A key that does not exist or is revoked already is `NotFound`.
+pub async fn revoke(store: &Store, actor: &str, id: &str, keep_root: bool, now: i64) -> Result<()> {
+    let mut tx = store.begin().await?;
+    if !tx.revoke_api_key(id, now, keep_root).await? {
+        return Err(Error::not_found("API key", id));
+    }
+    tx.append_audit(&[audit_entry(
+        actor,
+        "api_key.revoked",
+        json!({"key_id": id}),
+        now,
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Keys live apart from the service chain (the CLI uses them with a bare `Store`), so
+/// their audit entries are built here rather than by the audit module.
+fn audit_entry(actor: &str, action: &str, detail: serde_json::Value, now: i64) -> AuditEntry {
+    AuditEntry {
+        id: PrefixedId::generate(IdKind::Audit).into_string(),
+        at: now,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        account_id: None,
+        app_id: None,
+        detail: detail.to_string(),
+    }
 }
 
 /// What a verified key may do.

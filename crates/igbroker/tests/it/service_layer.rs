@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::common::{Backend, TestEnv, s};
 use igbroker_core::AccountStatus;
 use igbroker_store::Backend as StoreBackend;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// An app with a webhook (so that a revoke has an outbox event) and one account on it.
@@ -23,17 +23,22 @@ async fn account_with_webhook(env: &TestEnv) -> (String, String) {
 /// Makes the database refuse inserts into `table` whose `column` is `value`.
 async fn refuse_inserts(env: &TestEnv, table: &str, column: &str, value: &str) {
     let store = env.state.store();
+    // One trigger per refused value, so a test may refuse several.
+    let name: String = format!("refuse_{table}_{value}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     let statements = match store.backend() {
         StoreBackend::Sqlite => vec![format!(
-            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN NEW.{column} = '{value}'
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN NEW.{column} = '{value}'
              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
         )],
         StoreBackend::Postgres => vec![
-            "CREATE FUNCTION refuse_insert() RETURNS trigger AS $$
+            "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS $$
              BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql"
                 .to_string(),
             format!(
-                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW
+                "CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW
                  WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION refuse_insert()"
             ),
         ],
@@ -197,9 +202,13 @@ async fn a_limited_key_pages_through_exactly_its_apps(backend: Backend) {
     let own_list: Vec<String> = own.iter().cloned().collect();
     let (_, key) = igbroker::service::api_keys::create(
         env.state.store(),
-        "limited",
-        &["accounts:read".into()],
-        &own_list,
+        "test",
+        igbroker::service::api_keys::NewKey {
+            name: "limited",
+            scopes: &["accounts:read".into()],
+            app_ids: &own_list,
+            rate_limit_per_second: None,
+        },
         0,
     )
     .await
@@ -355,4 +364,79 @@ fn nothing_under_service_or_worker_speaks_http_and_service_never_calls_a_worker(
             }
         }
     }
+}
+
+/// Creating and revoking an API key through the API: each commits with its audit entry,
+/// and a refused audit entry leaves no key behind (nor revokes one).
+async fn api_keys_commit_with_their_audit_entries(backend: Backend) {
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let count = |action: &'static str| {
+        let store = env.state.store().clone();
+        async move {
+            store
+                .list_audit(None, Some(action), None, 0, 100)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let created_before = count("api_key.created").await;
+    let (st, key) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "k1", "scopes": ["accounts:read"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{key}");
+    assert_eq!(count("api_key.created").await, created_before + 1);
+
+    refuse_inserts(&env, "audit_log", "action", "api_key.created").await;
+    let live_before = env.state.store().list_api_keys(None, 1000).await.unwrap();
+    let (st, body) = env
+        .api(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "k2", "scopes": ["accounts:read"]})),
+        )
+        .await;
+    assert!(st.is_server_error(), "{st}: {body}");
+    let live_after = env.state.store().list_api_keys(None, 1000).await.unwrap();
+    assert_eq!(
+        live_before.len(),
+        live_after.len(),
+        "no key without its audit entry"
+    );
+
+    refuse_inserts(&env, "audit_log", "action", "api_key.revoked").await;
+    let id = s(&key["id"]);
+    let (st, body) = env
+        .api(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
+        .await;
+    assert!(st.is_server_error(), "{st}: {body}");
+    let (st, _) = env
+        .http
+        .get(format!("{}/v1/accounts", env.broker))
+        .bearer_auth(s(&key["key"]))
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "the revoke rolled back: the key still works"
+    );
+}
+
+#[tokio::test]
+async fn api_keys_commit_with_their_audit_entries_sqlite() {
+    api_keys_commit_with_their_audit_entries(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn api_keys_commit_with_their_audit_entries_postgres() {
+    api_keys_commit_with_their_audit_entries(Backend::Postgres).await;
 }

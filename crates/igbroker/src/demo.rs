@@ -23,6 +23,8 @@ pub struct Demo {
     pub sandbox_url: String,
     pub admin_key: String,
     pub app_id: String,
+    /// A one-time link that signs a browser into the dashboard on its connect page.
+    pub dashboard_link: String,
     pub data_dir: std::path::PathBuf,
     /// The broker's state, for running its scheduler beside the demo.
     pub state: crate::state::AppState,
@@ -31,6 +33,11 @@ pub struct Demo {
 }
 
 const DEMO_USER: &str = "demo_shop";
+/// Sandbox users the demo creates, ready to log in on the consent page.
+const DEMO_USERS: &[(&str, &str, u32)] = &[
+    (DEMO_USER, "BUSINESS", 5),
+    ("demo_creator", "MEDIA_CREATOR", 3),
+];
 
 impl Demo {
     /// Starts both servers; `port` 0 picks a free one.
@@ -104,20 +111,22 @@ impl Demo {
             &http,
             &format!("{sandbox_url}/_sandbox/apps"),
             None,
-            &json!({"redirect_uris": [redirect_uri], "name": "igbroker demo"}),
+            &json!({"redirect_uris": [redirect_uri], "name": "Demo app"}),
         )
         .await
         .context("registering the demo app in the sandbox")?;
         let client_id = str_field(&sb_app, "client_id")?;
         let client_secret = str_field(&sb_app, "client_secret")?;
-        post_json(
-            &http,
-            &format!("{sandbox_url}/_sandbox/users"),
-            None,
-            &json!({"username": DEMO_USER, "account_type": "BUSINESS", "media_count": 5}),
-        )
-        .await
-        .context("creating the demo Instagram user in the sandbox")?;
+        for (username, account_type, media_count) in DEMO_USERS {
+            post_json(
+                &http,
+                &format!("{sandbox_url}/_sandbox/users"),
+                None,
+                &json!({"username": username, "account_type": account_type, "media_count": media_count}),
+            )
+            .await
+            .with_context(|| format!("creating the demo Instagram user @{username} in the sandbox"))?;
+        }
         let app: Value = post_json(
             &http,
             &format!("{broker_url}/v1/apps"),
@@ -132,10 +141,17 @@ impl Demo {
         )
         .await
         .context("registering the demo app in the broker")?;
+        let dashboard_link = format!(
+            "{}?next=/ui/connect",
+            crate::http::ui::session::create_link(&demo_state, "ui:demo")
+                .await
+                .map_err(|e| anyhow!("creating the dashboard sign-in link: {e}"))?
+        );
         Ok(Demo {
             broker_url,
             sandbox_url,
             admin_key,
+            dashboard_link,
             app_id: str_field(&app, "id")?,
             data_dir: data.to_path_buf(),
             state: demo_state,
@@ -445,21 +461,31 @@ pub async fn run(
     if json_out {
         println!(
             "{}",
-            json!({"broker_url": demo.broker_url, "sandbox_url": demo.sandbox_url, "admin_api_key": demo.admin_key, "app_id": demo.app_id})
+            json!({"broker_url": demo.broker_url, "sandbox_url": demo.sandbox_url, "dashboard_url": demo.dashboard_link, "admin_api_key": demo.admin_key, "app_id": demo.app_id})
         );
     } else {
+        let users: Vec<String> = DEMO_USERS.iter().map(|u| format!("@{}", u.0)).collect();
         println!("igbroker demo is running (Ctrl-C to stop)");
+        println!();
+        println!("Open the dashboard (a one-time sign-in link, valid 15 minutes):");
+        println!("  {}", demo.dashboard_link);
+        println!(
+            "then press Continue, open Instagram's consent page and log in as {}.",
+            users.join(" or ")
+        );
+        println!();
         println!("  broker:    {}", demo.broker_url);
         println!(
-            "  sandbox:   {} (a local Instagram; sandbox user @{DEMO_USER})",
-            demo.sandbox_url
+            "  sandbox:   {} (a local Instagram; users {})",
+            demo.sandbox_url,
+            users.join(", ")
         );
         println!("  metrics:   {}/metrics", demo.broker_url);
         println!("  admin key: {}", demo.admin_key);
         println!("  app:       {}", demo.app_id);
         println!("  data:      {}", demo.data_dir.display());
         println!();
-        println!("Connect the sandbox account in a browser:");
+        println!("Or connect from a script:");
         println!(
             "  curl -s -X POST {}/v1/connect-sessions -H 'Authorization: Bearer {}' -H 'content-type: application/json' -d '{{\"app_id\":\"{}\"}}'",
             demo.broker_url, demo.admin_key, demo.app_id

@@ -3,15 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
-use axum::response::{Html, IntoResponse, Response};
-use igbroker_core::{ApiScope, ConnectSessionStatus};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use igbroker_core::ApiScope;
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
-use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
+use crate::service::connect::{self, CallbackQuery, NewSession, SessionView};
 use crate::state::AppState;
 
 pub async fn create_session(
@@ -61,57 +61,12 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> A
 
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Response> {
     let outcome = connect::handle_callback(&state, q).await?;
     Ok(match outcome.redirect_location() {
         Some(loc) => redirect(&loc),
-        None => result_page(&outcome),
+        None => crate::http::ui::result::page(&state, &headers, &outcome).await,
     })
-}
-
-fn result_page(o: &Outcome) -> Response {
-    let (title, detail) = match o.status {
-        ConnectSessionStatus::Connected => (
-            "Instagram account connected",
-            "You can close this window.".to_string(),
-        ),
-        ConnectSessionStatus::Denied => (
-            "Connection cancelled",
-            "Instagram reported that access was not granted.".to_string(),
-        ),
-        _ => (
-            "Connection failed",
-            format!(
-                "Error: {}",
-                html_escape(o.error.as_deref().unwrap_or("unknown"))
-            ),
-        ),
-    };
-    let account = o
-        .account_id
-        .as_deref()
-        .map(|a| {
-            format!(
-                "<p>Account <code id=\"account-id\">{}</code></p>",
-                html_escape(a)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
-         <h1>{title}</h1><p>{detail}</p>{account}\
-         <p>Session <code id=\"session-id\">{}</code>, status <code id=\"status\">{}</code></p></body></html>",
-        html_escape(&o.session_id),
-        html_escape(o.status.as_str())
-    );
-    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], Html(body)).into_response()
-}
-
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod extract;
 pub mod health;
 pub mod request_id;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -52,7 +53,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/connect/{id}", get(browser::connect))
-        .route("/oauth/callback", get(browser::callback))
+        .route(
+            "/oauth/callback",
+            get(browser::callback).layer(axum::middleware::from_fn(ui::security_headers)),
+        )
+        .merge(ui::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

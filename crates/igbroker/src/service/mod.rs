@@ -38,4 +38,8 @@ pub mod graph;
 pub mod api_keys;
 pub mod rotation;
 
+/// What the dashboard reads (counts for the overview, an account's history); it uses only
+/// `error` and the store.
+pub mod dashboard;
+
 pub use error::{Error, Result};

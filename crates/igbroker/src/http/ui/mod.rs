@@ -1,0 +1,199 @@
+//! The dashboard under `/ui`: server-rendered pages (no script), signed in with an
+//! admin API key or the admin password. Pages call the same service functions as
+//! the HTTP API, and every change they make is audited with the signed-in actor.
+
+mod accounts;
+mod apps;
+mod connect;
+mod overview;
+pub mod result;
+pub mod session;
+mod sign_in;
+pub mod timeline;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// No script at all, styles only from this origin, no framing, forms only to this origin.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(overview::page))
+        .route("/ui/", get(overview::page))
+        .route("/ui/static/app.css", get(stylesheet))
+        .route("/ui/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/ui/sign-in/link/{secret}", get(sign_in::link))
+        .route("/ui/sign-out", post(sign_in::sign_out))
+        .route("/ui/accounts", get(accounts::list))
+        .route("/ui/accounts/{id}", get(accounts::show))
+        .route("/ui/accounts/{id}/refresh", post(accounts::refresh))
+        .route(
+            "/ui/accounts/{id}/revoke",
+            get(accounts::confirm_revoke).post(accounts::revoke),
+        )
+        .route("/ui/accounts/{id}/reconnect", post(accounts::reconnect))
+        .route("/ui/connect", get(connect::form).post(connect::start))
+        .route("/ui/connect/{id}", get(connect::show))
+        .route("/ui/apps", get(apps::list))
+        .route("/ui/apps/{id}", get(apps::show))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Headers every dashboard answer carries (the callback's result page too).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// What the layout shows to a signed-in admin.
+pub struct Chrome {
+    pub actor: String,
+    pub csrf: String,
+    pub nav: &'static str,
+}
+
+impl Chrome {
+    pub fn new(admin: &session::Admin, nav: &'static str) -> Option<Chrome> {
+        Some(Chrome {
+            actor: admin.actor.clone(),
+            csrf: admin.csrf.clone(),
+            nav,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+struct ErrorPage {
+    title: String,
+    message: String,
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+}
+
+/// An error shown as a page, with the status the API would answer.
+pub struct UiError(pub ApiError);
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        UiError(e)
+    }
+}
+
+impl From<crate::service::Error> for UiError {
+    fn from(e: crate::service::Error) -> Self {
+        UiError(e.into())
+    }
+}
+
+impl From<igbroker_store::StoreError> for UiError {
+    fn from(e: igbroker_store::StoreError) -> Self {
+        UiError(e.into())
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let message = match &self.0 {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "dashboard: internal error");
+                "Something went wrong inside the broker; its log has the cause.".to_string()
+            }
+            other => other.to_string(),
+        };
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::UNAUTHORIZED => "Sign-in refused",
+            StatusCode::CONFLICT => "Not possible right now",
+            s if s.is_client_error() => "That did not work",
+            _ => "Something went wrong",
+        };
+        let page = ErrorPage {
+            title: title.to_string(),
+            message,
+            chrome: None,
+            notice: None,
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+pub type UiResult<T = Response> = Result<T, UiError>;
+
+/// Renders a page; a template failure is an internal error, never a half page.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard: template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><html lang=\"en\"><head><title>Error</title></head><body><main><h1>Error</h1><p>The page could not be drawn.</p></main></body></html>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A 303 to another dashboard page (after a form).
+pub fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(axum::http::header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
+/// Dates as the tables show them: `2026-12-07 19:04 UTC`.
+pub fn short_time(unix: Option<i64>) -> String {
+    let Some(t) = unix else {
+        return "—".into();
+    };
+    let full = crate::util::rfc3339(t);
+    match (full.get(..10), full.get(11..16)) {
+        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+        _ => full,
+    }
+}
+
+/// A `<select>` option.
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}

@@ -47,6 +47,11 @@ function startDemo() {
   });
 }
 
+// A killed run (e.g. by scripts/test's timeout) takes the demo with it.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => { demo?.kill('SIGKILL'); process.exit(1); });
+}
+
 before(async () => {
   mkdirSync(shots, { recursive: true });
   await startDemo();
@@ -90,7 +95,7 @@ async function check(page, name) {
   assert.deepEqual(cspErrors, [], `CSP violations on ${name}`);
 }
 
-test('sign in, connect through the sandbox, see it active, open its timeline, revoke it', async () => {
+test('sign in, connect through the sandbox, see it active, open its timeline, revoke it', { timeout: 180_000 }, async () => {
   const page = await context.newPage();
   await page.goto(`${info.broker}/ui`);
   assert.match(page.url(), /\/ui\/sign-in$/, 'an anonymous visit lands on the sign-in form');
@@ -175,7 +180,7 @@ test('sign in, connect through the sandbox, see it active, open its timeline, re
   await page.close();
 });
 
-test('deny consent and see the denial explained', async () => {
+test('deny consent and see the denial explained', { timeout: 120_000 }, async () => {
   await context.clearCookies();
   const page = await context.newPage();
   // The demo's one-time link signs in and opens the connect page.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use igbroker_core::{Clock, IdKind, PrefixedId, SystemClock};
+use igbroker_core::{Clock, IdKind, InstagramScope, PrefixedId, SystemClock};
 use igbroker_store::{AppRow, NewAccount, TokenUpdate};
 use igbroker_vault::KeyRing;
 use sqlx::Connection;
@@ -61,9 +61,12 @@ async fn run(label: &str, database_url: String, n: usize, requests: usize) {
                 kind: "instagram_login".into(),
                 client_id: format!("10000000000000{i}"),
                 client_secret_enc: secret,
-                scopes: "instagram_business_basic,instagram_business_content_publish".into(),
+                scopes: vec![
+                    InstagramScope::BusinessBasic,
+                    InstagramScope::ContentPublish,
+                ],
                 redirect_uri: format!("{base}/oauth/callback"),
-                return_origins: "[]".into(),
+                return_origins: Vec::new(),
                 webhook_url: None,
                 created_at: now,
                 deleted_at: None,
@@ -87,7 +90,10 @@ async fn run(label: &str, database_url: String, n: usize, requests: usize) {
             ig_user_id: format!("178414{i:011}"),
             ig_scoped_id: format!("9{i:015}"),
             username: Some(format!("user_{i:06}")),
-            scopes: "instagram_business_basic,instagram_business_content_publish".into(),
+            scopes: vec![
+                InstagramScope::BusinessBasic,
+                InstagramScope::ContentPublish,
+            ],
             token: TokenUpdate {
                 token_enc: sealed,
                 key_version: 1,

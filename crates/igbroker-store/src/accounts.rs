@@ -475,7 +475,7 @@ impl Store {
             .filter(|i| stored_ids.contains(&i.account_id))
             .map(|i| i.audit.clone())
             .collect();
-        crate::audit::append_in_tx(&mut tx, &audit).await?;
+        crate::audit::append_in_tx(&mut tx, self.audit_key.as_deref(), &audit).await?;
         tx.commit().await?;
         Ok(items
             .iter()

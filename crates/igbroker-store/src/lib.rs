@@ -13,11 +13,15 @@ mod batch;
 mod connect_sessions;
 mod dashboard;
 mod error;
+mod instagram_relay;
+mod meta;
 mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
+mod trust;
 mod tx;
+mod usage;
 mod webhooks;
 
 pub use accounts::{
@@ -25,13 +29,17 @@ pub use accounts::{
 };
 pub use api_keys::ApiKeyRow;
 pub use apps::AppRow;
-pub use audit::{AuditEntry, AuditRow, ChainCheck};
+pub use audit::{AuditEntry, AuditRow, ChainCheck, plain_link};
 pub use connect_sessions::ConnectSessionRow;
 pub use dashboard::UiSessionRow;
 pub use error::StoreError;
+pub use instagram_relay::{RelaySettings, RelayTarget};
+pub use meta::{DataDeletionRow, Deleted};
 pub use pool::{Backend, Store};
 pub use replicas::ReplicaRow;
 pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
+pub use scheduler::claim_due_sql;
 pub use scheduler::{AccountGauges, Claimed};
 pub use tx::Tx;
-pub use webhooks::{OutboxRow, WebhookDelivery};
+pub use usage::{BaselineRow, UsageEntry};
+pub use webhooks::{OutboxRow, WebhookDelivery, WebhookSecrets};

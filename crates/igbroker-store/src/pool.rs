@@ -29,6 +29,9 @@ pub struct Store {
     /// On PostgreSQL it is the same pool.
     writer: AnyPool,
     backend: Backend,
+    /// Keys the audit chain's links; `None` keeps plain SHA-256 links (a ring made before
+    /// audit keys existed).
+    pub(crate) audit_key: Option<std::sync::Arc<igbroker_vault::KeyMaterial>>,
 }
 
 impl Store {
@@ -88,7 +91,15 @@ impl Store {
             pool,
             writer,
             backend,
+            audit_key: None,
         })
+    }
+
+    /// Links new audit entries with an HMAC under `key` and verifies with it.
+    #[must_use]
+    pub fn with_audit_key(mut self, key: Option<igbroker_vault::KeyMaterial>) -> Store {
+        self.audit_key = key.map(std::sync::Arc::new);
+        self
     }
 
     /// The pool for statements that write.
@@ -140,23 +151,67 @@ fn sqlite_options(max: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Deleted and replaced content is overwritten with zeros, so a revoked
+                // token's ciphertext or a deleted user's ids do not linger in free pages.
+                conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })
         })
 }
 
-/// sqlx creates the file with `mode=rwc` but not its folder.
+/// sqlx creates the file with `mode=rwc` but not its folder, and with the process's umask.
+/// The folder is created 0700 and the file 0600 before SQLite opens it; SQLite gives its
+/// `-wal` and `-shm` files the database file's mode.
 fn ensure_sqlite_parent(url: &str) {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path.starts_with(":memory:") || path.starts_with("file:") {
         return;
     }
-    if let Some(parent) = Path::new(path).parent()
+    let path = Path::new(path);
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
+        && !parent.exists()
     {
-        let _ = std::fs::create_dir_all(parent);
+        let _ = create_private_dir(parent);
     }
+    if !path.exists() {
+        let _ = create_private_file(path);
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 /// Connection errors may echo the URL, and a PostgreSQL URL may carry a password.

@@ -12,15 +12,23 @@ use crate::{Store, StoreError};
 pub enum SealedColumn {
     AccountToken,
     AppClientSecret,
+    /// The client secret an app had before its last change, kept for a grace period.
+    AppPreviousClientSecret,
     AppWebhookSecret,
+    /// The webhook secret an app had before its last rotation, still signing for a while.
+    AppPreviousWebhookSecret,
+    AppWebhookVerifyToken,
     ConnectState,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 7] = [
         SealedColumn::AccountToken,
         SealedColumn::AppClientSecret,
+        SealedColumn::AppPreviousClientSecret,
         SealedColumn::AppWebhookSecret,
+        SealedColumn::AppPreviousWebhookSecret,
+        SealedColumn::AppWebhookVerifyToken,
         SealedColumn::ConnectState,
     ];
 
@@ -28,7 +36,11 @@ impl SealedColumn {
     pub fn table(self) -> &'static str {
         match self {
             SealedColumn::AccountToken => "accounts",
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => "apps",
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppPreviousClientSecret
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppPreviousWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => "apps",
             SealedColumn::ConnectState => "connect_sessions",
         }
     }
@@ -38,7 +50,10 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "token",
             SealedColumn::AppClientSecret => "client_secret",
+            SealedColumn::AppPreviousClientSecret => "previous_client_secret",
             SealedColumn::AppWebhookSecret => "webhook_secret",
+            SealedColumn::AppPreviousWebhookSecret => "previous_webhook_secret",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token",
             SealedColumn::ConnectState => "state",
         }
     }
@@ -48,7 +63,10 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "account_tokens",
             SealedColumn::AppClientSecret => "app_client_secrets",
+            SealedColumn::AppPreviousClientSecret => "app_previous_client_secrets",
             SealedColumn::AppWebhookSecret => "app_webhook_secrets",
+            SealedColumn::AppPreviousWebhookSecret => "app_previous_webhook_secrets",
+            SealedColumn::AppWebhookVerifyToken => "app_webhook_verify_tokens",
             SealedColumn::ConnectState => "connect_session_states",
         }
     }
@@ -57,7 +75,10 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => "token_enc",
             SealedColumn::AppClientSecret => "client_secret_enc",
+            SealedColumn::AppPreviousClientSecret => "previous_client_secret_enc",
             SealedColumn::AppWebhookSecret => "webhook_secret_enc",
+            SealedColumn::AppPreviousWebhookSecret => "previous_webhook_secret_enc",
+            SealedColumn::AppWebhookVerifyToken => "webhook_verify_token_enc",
             SealedColumn::ConnectState => "state_enc",
         }
     }
@@ -68,7 +89,11 @@ impl SealedColumn {
         match self {
             SealedColumn::AccountToken => Some("token_key_version"),
             SealedColumn::ConnectState => Some("state_key_version"),
-            SealedColumn::AppClientSecret | SealedColumn::AppWebhookSecret => None,
+            SealedColumn::AppClientSecret
+            | SealedColumn::AppPreviousClientSecret
+            | SealedColumn::AppWebhookSecret
+            | SealedColumn::AppPreviousWebhookSecret
+            | SealedColumn::AppWebhookVerifyToken => None,
         }
     }
 }

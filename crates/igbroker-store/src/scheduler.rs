@@ -17,23 +17,7 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE accounts SET lease_owner = $1, lease_until = $2
-             WHERE id IN (
-                SELECT id FROM accounts
-                WHERE status = 'active' AND next_refresh_at <= $3
-                  AND (lease_until IS NULL OR lease_until <= $3)
-                  AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
-                ORDER BY next_refresh_at
-                LIMIT $4
-                {lock})
-             RETURNING {COLUMNS}",
-            COLUMNS = crate::accounts::COLUMNS
-        );
+        let sql = claim_due_sql(self.backend());
         crate::accounts::typed(
             sqlx::query_as::<_, crate::accounts::AccountRecord>(sqlx::AssertSqlSafe(sql))
                 .bind(owner)
@@ -292,4 +276,26 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// The statement of [`Store::claim_due`] (binds: owner, lease_until, now, limit), public so
+/// that a test can pin its query plan.
+pub fn claim_due_sql(backend: Backend) -> String {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "UPDATE accounts SET lease_owner = $1, lease_until = $2
+         WHERE id IN (
+            SELECT id FROM accounts
+            WHERE status = 'active' AND next_refresh_at <= $3
+              AND (lease_until IS NULL OR lease_until <= $3)
+              AND app_id NOT IN (SELECT app_id FROM app_budgets WHERE hold_until > $3)
+            ORDER BY next_refresh_at
+            LIMIT $4
+            {lock})
+         RETURNING {COLUMNS}",
+        COLUMNS = crate::accounts::COLUMNS
+    )
 }

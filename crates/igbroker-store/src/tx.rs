@@ -12,6 +12,7 @@ use crate::{AuditEntry, Store, StoreError};
 
 pub struct Tx {
     inner: Transaction<'static, Any>,
+    audit_key: Option<std::sync::Arc<igbroker_vault::KeyMaterial>>,
 }
 
 impl Store {
@@ -19,6 +20,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(Tx {
             inner: self.w().begin().await?,
+            audit_key: self.audit_key.clone(),
         })
     }
 }
@@ -39,6 +41,7 @@ impl Tx {
 
     /// Appends audit entries to the hash chain, committed with the rest.
     pub async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        crate::audit::append_in_tx(self.raw(), entries).await
+        let key = self.audit_key.clone();
+        crate::audit::append_in_tx(self.raw(), key.as_deref(), entries).await
     }
 }

@@ -157,13 +157,35 @@ impl Store {
     }
 
     pub async fn app_webhook_secret(&self, app_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT webhook_secret_enc FROM apps WHERE id = $1")
-                .bind(app_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(v.flatten())
+        Ok(self.app_webhook_secrets(app_id).await?.current)
     }
+
+    /// An app's sealed webhook secret and, while it still signs, the one it replaced.
+    pub async fn app_webhook_secrets(&self, app_id: &str) -> Result<WebhookSecrets, StoreError> {
+        type Row = (Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT webhook_secret_enc, previous_webhook_secret_enc, previous_webhook_secret_until
+             FROM apps WHERE id = $1",
+        )
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some((current, prev, until)) => WebhookSecrets {
+                current,
+                previous: prev.zip(until),
+            },
+            None => WebhookSecrets::default(),
+        })
+    }
+}
+
+/// The sealed secrets a delivery is signed with.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    pub current: Option<Vec<u8>>,
+    /// The replaced secret and the time (unix seconds) until which it still signs.
+    pub previous: Option<(Vec<u8>, i64)>,
 }
 
 impl Tx {
@@ -195,6 +217,25 @@ impl Tx {
             .bind(sealed)
             .execute(self.conn())
             .await?;
+        Ok(())
+    }
+
+    /// Keeps a rotated-out webhook secret (sealed for its own column) signing until `until`;
+    /// `None` forgets it (the webhook was removed).
+    pub async fn set_previous_webhook_secret(
+        &mut self,
+        app_id: &str,
+        previous: Option<(&[u8], i64)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE apps SET previous_webhook_secret_enc = $2, previous_webhook_secret_until = $3
+             WHERE id = $1",
+        )
+        .bind(app_id)
+        .bind(previous.map(|(s, _)| s))
+        .bind(previous.map(|(_, u)| u))
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 }

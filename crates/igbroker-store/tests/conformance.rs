@@ -93,6 +93,7 @@ conformance!(
     failures_reauth_and_leases,
     revoke_deletes_the_ciphertext,
     audit_chain_detects_an_edited_row,
+    audit_hash_covers_every_field,
     audit_chain_detects_a_deleted_middle_row,
     audit_chain_detects_a_deleted_last_row,
     newer_schema_is_refused,
@@ -809,6 +810,45 @@ async fn audit_chain_detects_an_edited_row(db: Db) {
     }
 }
 
+/// Each column of an entry is covered by its hash: changing any one breaks the chain at that
+/// entry, and putting the value back mends it.
+async fn audit_hash_covers_every_field(db: Db) {
+    db.audit(3).await;
+    let rows = db.store.list_audit(None, None, None, 0, 10).await.unwrap();
+    let seq = rows[1].seq;
+    for (column, forged, original) in [
+        (
+            "id",
+            "'aud_forged'".to_string(),
+            format!("'{}'", rows[1].id),
+        ),
+        ("at", format!("{}", NOW + 999), format!("{}", rows[1].at)),
+        ("actor", "'cli:forged'".into(), "'cli:test'".into()),
+        ("action", "'token.revoked'".into(), "'token.read'".into()),
+        ("account_id", "'acc_forged'".into(), "'acc_1'".into()),
+        ("app_id", "'app_forged'".into(), "NULL".into()),
+        ("detail", "'{\"forged\":1}'".into(), "'{}'".into()),
+    ] {
+        db.exec(&format!(
+            "UPDATE audit_log SET {column} = {forged} WHERE seq = {seq}"
+        ))
+        .await;
+        match db.store.verify_audit().await.unwrap() {
+            ChainCheck::Broken { at_seq, .. } => assert_eq!(at_seq, seq, "{column}"),
+            other => panic!("a changed {column} went unnoticed: {other:?}"),
+        }
+        db.exec(&format!(
+            "UPDATE audit_log SET {column} = {original} WHERE seq = {seq}"
+        ))
+        .await;
+        assert_eq!(
+            db.store.verify_audit().await.unwrap(),
+            ChainCheck::Intact { entries: 3 },
+            "restoring {column}"
+        );
+    }
+}
+
 async fn audit_chain_detects_a_deleted_middle_row(db: Db) {
     db.audit(5).await;
     let rows = db.store.list_audit(None, None, None, 0, 10).await.unwrap();
@@ -1189,11 +1229,7 @@ async fn sqlite_plans_read_only_the_answer() {
         let (sql, values) = igbroker_store::list_accounts_sql(&filter);
         queries.push((sql, values.len() + 2));
     }
-    // The scheduler's "next due" (Store::due_ids) and the key-version queries of rotation.
-    queries.push((
-        "SELECT id FROM accounts WHERE status = 'active' AND next_refresh_at <= $1 ORDER BY next_refresh_at LIMIT $2".into(),
-        2,
-    ));
+    // The key-version queries of rotation.
     queries.push((
         "SELECT token_key_version, COUNT(*) FROM accounts WHERE token_key_version IS NOT NULL GROUP BY token_key_version".into(),
         0,
@@ -1216,6 +1252,40 @@ async fn sqlite_plans_read_only_the_answer() {
             plan.iter()
                 .all(|p| p.starts_with("SEARCH") && !p.contains("TEMP B-TREE")),
             "{sql}\n{plan:?}"
+        );
+    }
+}
+
+/// The statement the scheduler runs to claim due work, as the store builds it: the due
+/// accounts come from the `accounts_due` index in due order (no scan of `accounts`, no sort),
+/// and the row updates find each claimed row by its key. The one scan allowed is of
+/// `app_budgets`, a row per app on hold.
+#[tokio::test]
+async fn sqlite_plans_the_scheduler_claim_from_the_due_index() {
+    let db = sqlite_db().await;
+    let sql = igbroker_store::claim_due_sql(igbroker_store::Backend::Sqlite);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+    for _ in 0..4 {
+        q = q.bind(1i64);
+    }
+    let rows = q.fetch_all(db.store.pool()).await.unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, 3))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.starts_with("SEARCH accounts USING") && p.contains("accounts_due")),
+        "due accounts come from the accounts_due index: {plan:#?}"
+    );
+    for p in &plan {
+        assert!(
+            !p.contains("TEMP B-TREE"),
+            "nothing is sorted: {p}\n{plan:#?}"
+        );
+        assert!(
+            !p.starts_with("SCAN") || p.starts_with("SCAN app_budgets"),
+            "no table but app_budgets is scanned: {p}\n{plan:#?}"
         );
     }
 }

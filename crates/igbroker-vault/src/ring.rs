@@ -47,6 +47,10 @@ struct Entry {
 pub struct KeyRing {
     keys: BTreeMap<u32, Entry>,
     current: u32,
+    /// Keys the audit chain's links (an HMAC per entry), so that whoever can write to the
+    /// database cannot rewrite its history unnoticed. Never rotated: the chain needs it for
+    /// as long as its oldest keyed entry is kept. Absent in rings made before it existed.
+    audit: Option<KeyMaterial>,
 }
 
 impl KeyRing {
@@ -61,7 +65,11 @@ impl KeyRing {
                 state: KeyState::Current,
             },
         );
-        KeyRing { keys, current: 1 }
+        KeyRing {
+            keys,
+            current: 1,
+            audit: Some(KeyMaterial::generate()),
+        }
     }
 
     /// Builds a ring from keys a caller already holds (e.g. a KMS provider), with the same
@@ -102,6 +110,7 @@ impl KeyRing {
             [current] => Ok(KeyRing {
                 current: *current,
                 keys,
+                audit: None,
             }),
             _ => Err(VaultError::SeveralCurrentKeys {
                 origin: origin.to_owned(),
@@ -209,12 +218,22 @@ impl KeyRing {
             problem,
         };
         let mut map = BTreeMap::new();
+        let mut audit = None;
         for (index, entry) in spec.split(',').map(str::trim).enumerate() {
             let n = index + 1;
             if entry.is_empty() {
                 continue;
             }
             // Never quote the entry: it holds a key.
+            if let Some(key) = entry.strip_prefix("audit:") {
+                if audit.is_some() {
+                    return Err(format_err(
+                        "the audit key is listed twice; give one `audit:<base64>` entry".to_owned(),
+                    ));
+                }
+                audit = Some(decode_audit_key(origin, key)?);
+                continue;
+            }
             let Some((version, key)) = entry.split_once(':') else {
                 return Err(format_err(format!(
                     "entry {n} is not `VERSION:BASE64KEY`; the variable lists keys as \
@@ -242,7 +261,9 @@ impl KeyRing {
         if let Some(entry) = map.values_mut().next_back() {
             entry.state = KeyState::Current;
         }
-        KeyRing::validated(origin, map)
+        let mut ring = KeyRing::validated(origin, map)?;
+        ring.audit = audit;
+        Ok(ring)
     }
 
     /// The ring as ring-file TOML, in a zeroizing string.
@@ -251,7 +272,7 @@ impl KeyRing {
         // Sized up front so the buffer never reallocates (a reallocation would leave a copy of
         // the keys behind in freed memory). An entry takes at most ~105 bytes.
         let mut out = Zeroizing::new(String::with_capacity(
-            RING_FILE_HEADER.len() + 128 * self.keys.len(),
+            RING_FILE_HEADER.len() + 128 * (self.keys.len() + 1),
         ));
         out.push_str(RING_FILE_HEADER);
         for (version, entry) in &self.keys {
@@ -261,6 +282,11 @@ impl KeyRing {
             out.push_str(entry.state.as_str());
             out.push_str("\"\nkey = \"");
             out.push_str(&entry.key.to_base64());
+            out.push_str("\"\n");
+        }
+        if let Some(audit) = &self.audit {
+            out.push_str("\n[audit]\nkey = \"");
+            out.push_str(&audit.to_base64());
             out.push_str("\"\n");
         }
         out
@@ -441,6 +467,20 @@ impl KeyRing {
         self.keys.get(&version).map(|e| &e.key)
     }
 
+    /// The key of the audit chain, if the ring has one.
+    pub fn audit_key(&self) -> Option<&KeyMaterial> {
+        self.audit.as_ref()
+    }
+
+    /// Gives a ring made before audit keys existed a random one; `false` if it had one.
+    pub fn ensure_audit_key(&mut self) -> bool {
+        if self.audit.is_some() {
+            return false;
+        }
+        self.audit = Some(KeyMaterial::generate());
+        true
+    }
+
     pub(crate) fn iter_keys(&self) -> impl Iterator<Item = (u32, &KeyMaterial)> {
         self.keys.iter().map(|(v, e)| (*v, &e.key))
     }
@@ -451,6 +491,7 @@ impl fmt::Debug for KeyRing {
         f.debug_struct("KeyRing")
             .field("current", &self.current)
             .field("versions", &self.versions())
+            .field("audit_key", &self.audit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -498,12 +539,40 @@ fn ring_from_table(origin: &str, table: &toml::Table) -> Result<KeyRing, VaultEr
         origin: origin.to_owned(),
         problem,
     };
-    if let Some(other) = table.keys().find(|k| k.as_str() != "key") {
+    if let Some(other) = table
+        .keys()
+        .find(|k| k.as_str() != "key" && k.as_str() != "audit")
+    {
         let other = redact_long_tokens(other);
         return Err(format_err(format!(
-            "unexpected top-level entry `{other}`; the file holds only `[[key]]` tables"
+            "unexpected top-level entry `{other}`; the file holds only `[[key]]` tables and an \
+             `[audit]` table"
         )));
     }
+    let audit = match table.get("audit") {
+        None => None,
+        Some(toml::Value::Table(t)) => {
+            if let Some(field) = t.keys().find(|k| k.as_str() != "key") {
+                let field = redact_long_tokens(field);
+                return Err(format_err(format!(
+                    "the `[audit]` table has an unknown field `{field}`; it holds only `key`"
+                )));
+            }
+            match t.get("key") {
+                Some(toml::Value::String(s)) => Some(decode_audit_key(origin, s)?),
+                _ => {
+                    return Err(format_err(
+                        "the `[audit]` table needs `key = \"<base64 of 32 bytes>\"`".to_owned(),
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(format_err(
+                "`audit` must be a table: `[audit]` then `key = \"<base64>\"`".to_owned(),
+            ));
+        }
+    };
     let entries = match table.get("key") {
         None => {
             return Err(VaultError::EmptyRing {
@@ -592,7 +661,17 @@ fn ring_from_table(origin: &str, table: &toml::Table) -> Result<KeyRing, VaultEr
             });
         }
     }
-    KeyRing::validated(origin, map)
+    let mut ring = KeyRing::validated(origin, map)?;
+    ring.audit = audit;
+    Ok(ring)
+}
+
+fn decode_audit_key(origin: &str, text: &str) -> Result<KeyMaterial, VaultError> {
+    KeyMaterial::from_base64(text.trim()).map_err(|_| VaultError::RingFormat {
+        origin: origin.to_owned(),
+        problem: "the audit key is not the base64 of 32 bytes (e.g. `openssl rand -base64 32`)"
+            .to_owned(),
+    })
 }
 
 /// Wipes the strings of a parsed ring table (the base64 keys among them).
@@ -735,5 +814,34 @@ mod tests {
         assert_eq!(ring.add_version(), 1);
         assert_eq!(ring.add_version(), 2);
         assert_eq!(ring.current_version(), MAX_KEY_VERSION);
+    }
+
+    #[test]
+    fn the_audit_key_lives_in_the_file_and_the_variable() {
+        let ring = KeyRing::generate();
+        let audit = ring.audit_key().map(|k| k.fingerprint());
+        assert!(audit.is_some());
+        let text = ring.to_toml();
+        let back = KeyRing::from_toml_str("test", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.audit_key().map(|k| k.fingerprint()), audit);
+
+        // A ring written before audit keys still loads, and can be given one.
+        let mut old = KeyRing::from_toml_str(
+            "test",
+            "[[key]]\nversion = 1\nstate = \"current\"\nkey = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.audit_key().is_none());
+        assert!(old.ensure_audit_key());
+        assert!(!old.ensure_audit_key());
+
+        let b64 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let env = KeyRing::from_env_spec(&format!("1:{b64}, audit:{b64}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(env.audit_key().is_some());
+        assert_eq!(env.current_version(), 1);
+        let e = KeyRing::from_env_spec(&format!("1:{b64},audit:nope")).unwrap_err();
+        assert!(e.to_string().contains("audit key"), "{e}");
+        assert!(!e.to_string().contains(b64));
     }
 }

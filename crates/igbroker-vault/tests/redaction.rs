@@ -6,7 +6,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
 use igbroker_vault::{
-    Aad, EnvKeyProvider, FileKeyProvider, KeyMaterial, KeyRing, KeyState, Vault, VaultError,
+    Aad, EnvKeyProvider, FileKeyProvider, KeyMaterial, KeyProvider, KeyRing, KeyState, Vault,
+    VaultError,
 };
 
 /// A recognisable key: bytes 0xC0, 0xC1, ... 0xDF.
@@ -149,6 +150,21 @@ fn error_text_has_no_key_material() {
     errors.push(vault.open(&aad, &sealed).unwrap_err());
     errors.push(vault.open(&aad, &sealed[..3]).unwrap_err());
 
+    // The provider the broker loads its ring through: the same file (with the canary key and
+    // too-open permissions at this point) fails as cleanly, and says which file.
+    let provider = FileKeyProvider::new(&path);
+    let provider_err = provider.ring().unwrap_err();
+    assert!(
+        matches!(provider_err, VaultError::RingFilePermissions { .. }),
+        "{provider_err:?}"
+    );
+    assert!(
+        provider.describe().contains("keys.toml"),
+        "{}",
+        provider.describe()
+    );
+    errors.push(provider_err);
+
     assert!(errors.len() > 20);
     for err in &errors {
         if std::env::var_os("SHOW_ERRORS").is_some() {
@@ -157,5 +173,4 @@ fn error_text_has_no_key_material() {
         assert_clean("error Display", &err.to_string());
         assert_clean("error Debug", &format!("{err:?}"));
     }
-    let _ = FileKeyProvider::new(&path);
 }

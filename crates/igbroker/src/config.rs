@@ -19,10 +19,15 @@ pub struct Config {
     pub instagram: InstagramConfig,
     pub refresh: RefreshConfig,
     pub ui: UiConfig,
+    pub limits: LimitsConfig,
+    pub webhooks: WebhooksConfig,
+    pub metrics: MetricsConfig,
+    pub meta: MetaConfig,
+    pub anomaly: AnomalyConfig,
     pub dev: DevConfig,
 }
 
-/// The dashboard under `/ui`.
+/// `[ui]`: the dashboard under `/ui`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct UiConfig {
@@ -41,6 +46,89 @@ impl Default for UiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
         }
     }
+}
+
+/// `[limits]`: what one request, one key, one client address and one process may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Token bucket per API key (a key may carry its own `rate_limit_per_second`).
+    pub per_key_per_second: u32,
+    pub per_key_burst: u32,
+    /// Failed API-key attempts one client address may make before it must wait…
+    pub failed_auth_burst: u32,
+    /// …and how many a second it regains.
+    pub failed_auth_per_second: f64,
+    /// Requests this process serves at once; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// Time to send a request's headers, and the longest idle wait between requests.
+    #[serde(deserialize_with = "human_duration")]
+    pub header_read_timeout: Duration,
+    /// Longest a request may take, body included.
+    #[serde(deserialize_with = "human_duration")]
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_json_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            per_key_per_second: 200,
+            per_key_burst: 400,
+            failed_auth_burst: 20,
+            failed_auth_per_second: 1.0,
+            max_in_flight: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_json_depth: 32,
+        }
+    }
+}
+
+/// `[webhooks]`: where the broker may deliver events, and how their secret rotates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    pub allow_private_networks: bool,
+    pub allow_hosts: Vec<String>,
+    pub allow_http: bool,
+    /// After `rotate_webhook_secret`, deliveries carry a second signature made with the
+    /// replaced secret for this long, so a receiver can switch secrets without a gap.
+    #[serde(deserialize_with = "human_duration")]
+    pub secret_rotation_grace: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private_networks: false,
+            allow_hosts: Vec::new(),
+            allow_http: false,
+            secret_rotation_grace: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn policy(&self) -> igbroker_core::net_policy::DestinationPolicy {
+        igbroker_core::net_policy::DestinationPolicy {
+            allow_private_networks: self.allow_private_networks,
+            allow_hosts: self.allow_hosts.clone(),
+            allow_http: self.allow_http,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` needs `Authorization: Bearer <it>`.
+    pub bearer_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +180,57 @@ pub struct RefreshConfig {
     pub scheduler: bool,
 }
 
+/// Meta's deauthorize and data-deletion callbacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetaConfig {
+    /// How long a replaced client secret still verifies callbacks.
+    #[serde(deserialize_with = "human_duration")]
+    pub previous_secret_grace: Duration,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            previous_secret_grace: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnomalyAction {
+    /// An event, an audit entry and a metric.
+    Alert,
+    /// The same, and the account is suspended until an operator resumes it.
+    Suspend,
+}
+
+/// Usage anomalies: an hour's token reads and Graph calls against the account's own usual use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    pub action: AnomalyAction,
+    /// A spike is more than this many times the account's usual hourly use…
+    pub factor: f64,
+    /// …and more than this many uses in the hour.
+    pub min_per_hour: u64,
+    /// How often the worker reads new audit entries.
+    #[serde(deserialize_with = "human_duration")]
+    pub poll: Duration,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            action: AnomalyAction::Alert,
+            factor: 10.0,
+            min_per_hour: 100,
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DevConfig {
@@ -108,6 +247,11 @@ impl Default for Config {
             instagram: InstagramConfig::default(),
             refresh: RefreshConfig::default(),
             ui: UiConfig::default(),
+            limits: LimitsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            metrics: MetricsConfig::default(),
+            meta: MetaConfig::default(),
+            anomaly: AnomalyConfig::default(),
             dev: DevConfig::default(),
         }
     }
@@ -247,6 +391,53 @@ impl Config {
                 "refresh.app_budget_per_minute must be at least 1".into(),
             ));
         }
+        let l = &self.limits;
+        if l.per_key_per_second == 0 || l.per_key_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.per_key_per_second and limits.per_key_burst must be at least 1".into(),
+            ));
+        }
+        if l.failed_auth_burst == 0
+            || l.failed_auth_per_second.is_nan()
+            || l.failed_auth_per_second <= 0.0
+        {
+            return Err(ConfigError::Invalid(
+                "limits.failed_auth_burst must be at least 1 and limits.failed_auth_per_second above 0".into(),
+            ));
+        }
+        if l.max_in_flight == 0 || l.max_json_depth == 0 || l.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "limits.max_in_flight and limits.max_json_depth must be at least 1, limits.max_body_bytes at least 1024".into(),
+            ));
+        }
+        if l.header_read_timeout.is_zero() || l.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "limits.header_read_timeout and limits.request_timeout must be above 0s".into(),
+            ));
+        }
+        if self.webhooks.secret_rotation_grace > Duration::from_secs(30 * 86_400) {
+            return Err(ConfigError::Invalid(
+                "webhooks.secret_rotation_grace must be at most 30d: a replaced secret should stop signing soon".into(),
+            ));
+        }
+        for h in &self.webhooks.allow_hosts {
+            if h.trim().is_empty() || h.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "webhooks.allow_hosts entry `{h}` must be a host name or address, without scheme or path"
+                )));
+            }
+        }
+        if !(self.anomaly.factor.is_finite() && self.anomaly.factor > 1.0) {
+            return Err(ConfigError::Invalid(
+                "anomaly.factor must be a number above 1 (10 flags an hour ten times the usual)"
+                    .into(),
+            ));
+        }
+        if self.anomaly.poll < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid(
+                "anomaly.poll must be at least 10ms".into(),
+            ));
+        }
         if self.refresh.min_age >= Duration::from_secs(60 * 86_400) {
             return Err(ConfigError::Invalid(
                 "refresh.min_age must be shorter than a token's 60-day life".into(),
@@ -275,6 +466,25 @@ impl Config {
             backoff_base: s(self.refresh.backoff_base).max(1),
             backoff_max: s(self.refresh.backoff_max).max(1),
             failing_backoff: s(self.refresh.failing_backoff).max(1),
+        }
+    }
+
+    pub fn limit_settings(&self) -> crate::limits::LimitSettings {
+        let l = &self.limits;
+        crate::limits::LimitSettings {
+            per_key_per_second: f64::from(l.per_key_per_second),
+            per_key_burst: f64::from(l.per_key_burst),
+            failed_auth_burst: f64::from(l.failed_auth_burst),
+            failed_auth_per_second: l.failed_auth_per_second,
+            max_in_flight: l.max_in_flight,
+        }
+    }
+
+    pub fn conn_limits(&self) -> crate::listener::ConnLimits {
+        crate::listener::ConnLimits {
+            header_read_timeout: self.limits.header_read_timeout,
+            max_header_bytes: self.limits.max_header_bytes,
+            ..Default::default()
         }
     }
 

@@ -3,19 +3,14 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use igbroker_core::Clock;
-use igbroker_vault::KeyRing;
+use instagram_sandbox::control_client::{Consent, UserSpec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::clock::SandboxClockAdapter;
-use crate::config::Config;
-use crate::server;
+use crate::stack::{Stack, StackOptions, http_client};
 
 /// A running demo: both servers and what a user needs to call them.
 pub struct Demo {
@@ -28,8 +23,7 @@ pub struct Demo {
     pub data_dir: std::path::PathBuf,
     /// The broker's state, for running its scheduler beside the demo.
     pub state: crate::state::AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stack: Stack,
 }
 
 const DEMO_USER: &str = "demo_shop";
@@ -42,157 +36,63 @@ const DEMO_USERS: &[(&str, &str, u32)] = &[
 impl Demo {
     /// Starts both servers; `port` 0 picks a free one.
     pub async fn start(port: u16, data: &Path) -> anyhow::Result<Demo> {
-        reset_data_dir(data)?;
-        let sandbox =
-            instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default())?;
-        let clock: Arc<dyn Clock> = Arc::new(SandboxClockAdapter(sandbox.clock()));
-        let sb_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let sandbox_url = format!("http://{}", sb_listener.local_addr()?);
+        crate::demo_data::prepare(data)?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| {
                 format!("cannot listen on 127.0.0.1:{port}; choose another with --port")
             })?;
-        let broker_url = format!("http://{}", listener.local_addr()?);
-
-        let ring_file = data.join("keys.toml");
-        KeyRing::generate().write_file(&ring_file)?;
-        let db_path = data.join("igbroker.db");
-        let mut config = Config {
-            listen: listener.local_addr()?.to_string(),
-            public_url: broker_url.clone(),
-            database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
-            ..Config::default()
-        };
-        config.keys.ring_file = ring_file;
-        config.instagram.authorize_url = format!("{sandbox_url}/oauth/authorize");
-        config.instagram.token_url = format!("{sandbox_url}/oauth/access_token");
-        config.instagram.graph_url = sandbox_url.clone();
-        config.validate()?;
-
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (sb_stop_tx, sb_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = instagram_sandbox::serve(sb_listener, sandbox, async {
-                let _ = sb_stop_rx.await;
-            })
-            .await
-            {
-                tracing::error!(error = %e, "sandbox stopped");
-            }
-        }));
-        let state = server::build_state(config, clock).await?;
-        let store = state.store().clone();
-        let demo_state = state.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.await;
-                let _ = sb_stop_tx.send(());
-            };
-            if let Err(e) = server::serve(listener, state, shutdown).await {
-                tracing::error!(error = %e, "broker stopped");
-            }
-        }));
-
-        let (_, admin_key) = crate::service::api_keys::create(
-            &store,
-            "demo admin",
-            &["admin".to_string()],
-            &[],
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-
-        let http = http_client()?;
-        let redirect_uri = format!("{broker_url}/oauth/callback");
-        let sb_app: Value = post_json(
-            &http,
-            &format!("{sandbox_url}/_sandbox/apps"),
-            None,
-            &json!({"redirect_uris": [redirect_uri], "name": "Demo app"}),
-        )
-        .await
-        .context("registering the demo app in the sandbox")?;
-        let client_id = str_field(&sb_app, "client_id")?;
-        let client_secret = str_field(&sb_app, "client_secret")?;
-        for (username, account_type, media_count) in DEMO_USERS {
-            post_json(
-                &http,
-                &format!("{sandbox_url}/_sandbox/users"),
-                None,
-                &json!({"username": username, "account_type": account_type, "media_count": media_count}),
+        let stack = Stack::start(StackOptions {
+            listener,
+            sandbox_listener: TcpListener::bind("127.0.0.1:0").await?,
+            database_url: format!("sqlite://{}?mode=rwc", data.join("igbroker.db").display()),
+            ring_file: data.join("keys.toml"),
+            tweak: Box::new(|_| {}),
+            admin_key_name: "demo admin".into(),
+        })
+        .await?;
+        let app = stack
+            .register_app(
+                "Demo app",
+                json!({
+                    "scopes": ["instagram_business_basic", "instagram_business_content_publish",
+                               "instagram_business_manage_comments", "instagram_business_manage_insights"],
+                }),
             )
-            .await
-            .with_context(|| format!("creating the demo Instagram user @{username} in the sandbox"))?;
+            .await?;
+        for (username, account_type, media_count) in DEMO_USERS {
+            stack
+                .sandbox
+                .create_user(&UserSpec {
+                    account_type: Some((*account_type).into()),
+                    ..UserSpec::named(*username).with_media(*media_count)
+                })
+                .await
+                .with_context(|| {
+                    format!("creating the demo Instagram user @{username} in the sandbox")
+                })?;
         }
-        let app: Value = post_json(
-            &http,
-            &format!("{broker_url}/v1/apps"),
-            Some(&admin_key),
-            &json!({
-                "name": "Demo app",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "scopes": ["instagram_business_basic", "instagram_business_content_publish",
-                           "instagram_business_manage_comments", "instagram_business_manage_insights"],
-            }),
-        )
-        .await
-        .context("registering the demo app in the broker")?;
         let dashboard_link = format!(
             "{}?next=/ui/connect",
-            crate::http::ui::session::create_link(&demo_state, "ui:demo")
+            crate::http::ui::session::create_link(&stack.state, "ui:demo")
                 .await
                 .map_err(|e| anyhow!("creating the dashboard sign-in link: {e}"))?
         );
         Ok(Demo {
-            broker_url,
-            sandbox_url,
-            admin_key,
+            broker_url: stack.broker_url.clone(),
+            sandbox_url: stack.sandbox_url.clone(),
+            admin_key: stack.admin_key.clone(),
+            app_id: str_field(&app.broker, "id")?,
             dashboard_link,
-            app_id: str_field(&app, "id")?,
             data_dir: data.to_path_buf(),
-            state: demo_state,
-            stop: Some(stop_tx),
-            tasks,
+            state: stack.state.clone(),
+            stack,
         })
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
+    pub async fn stop(self) {
+        self.stack.stop().await;
     }
-}
-
-/// The demo's data is disposable: each start begins from nothing.
-fn reset_data_dir(data: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
-    for name in [
-        "igbroker.db",
-        "igbroker.db-wal",
-        "igbroker.db-shm",
-        "igbroker.db-journal",
-        "keys.toml",
-    ] {
-        let p = data.join(name);
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()?)
 }
 
 fn str_field(v: &Value, name: &str) -> anyhow::Result<String> {
@@ -272,25 +172,30 @@ pub async fn script(demo: &Demo, out: &mut dyn FnMut(&str)) -> anyhow::Result<Sc
         .send()
         .await
         .context("step connect: opening the connect link")?;
-    let authorize = url::Url::parse(&location(&resp).context("step connect: connect link")?)?;
-    let q: std::collections::HashMap<String, String> =
-        authorize.query_pairs().into_owned().collect();
-    let consent = post_json(
-        &http,
-        &format!("{}/_sandbox/authorize", demo.sandbox_url),
-        None,
-        &json!({
-            "client_id": q.get("client_id"), "redirect_uri": q.get("redirect_uri"), "scope": q.get("scope"),
-            "state": q.get("state"), "username": DEMO_USER, "decision": "allow",
-        }),
-    )
-    .await
-    .context("step connect: consent in the sandbox")?;
+    // The broker binds the session to this "browser" with a cookie; keep it for the callback.
+    let cookie = resp
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .to_string();
+    let authorize = location(&resp).context("step connect: connect link")?;
+    let consent = Consent::for_authorize_url(&authorize, DEMO_USER, "allow").ok_or_else(|| {
+        anyhow!("step connect: the connect link led to {authorize}, not an authorize URL")
+    })?;
+    let location = demo
+        .stack
+        .sandbox
+        .authorize(&consent)
+        .await
+        .context("step connect: consent in the sandbox")?;
     // A browser never sends the `#_` fragment Instagram appends; neither do we.
-    let mut callback = url::Url::parse(&str_field(&consent, "location")?)?;
+    let mut callback = url::Url::parse(&location)?;
     callback.set_fragment(None);
     let resp = http
         .get(callback.as_str())
+        .header(reqwest::header::COOKIE, cookie)
         .send()
         .await
         .context("step connect: callback")?;
@@ -352,14 +257,11 @@ pub async fn script(demo: &Demo, out: &mut dyn FnMut(&str)) -> anyhow::Result<Sc
     ));
 
     // 4. Time passes: 30 days on the shared clock.
-    post_json(
-        &http,
-        &format!("{}/_sandbox/clock", demo.sandbox_url),
-        None,
-        &json!({"advance_secs": 30 * 86_400}),
-    )
-    .await
-    .context("step clock: moving the sandbox clock")?;
+    demo.stack
+        .sandbox
+        .advance_clock(30 * 86_400)
+        .await
+        .context("step clock: moving the sandbox clock")?;
     out("clock          moved 30 days ahead (sandbox and broker share it)");
 
     // 5. Refresh.
@@ -495,6 +397,10 @@ pub async fn run(
     // The scheduler runs too, so that moving the sandbox clock past a token's due
     // time (POST /_sandbox/clock) shows a refresh within `refresh.poll`.
     let (trigger, shutdown) = crate::shutdown::channel();
+    let anomaly = tokio::spawn(crate::worker::anomaly::run(
+        demo.state.clone(),
+        shutdown.clone(),
+    ));
     let scheduler =
         tokio::spawn(crate::worker::scheduler::Scheduler::new(demo.state.clone()).run(shutdown));
     if let Some(stop) = stop {
@@ -502,6 +408,7 @@ pub async fn run(
     }
     trigger.fire();
     let _ = scheduler.await;
+    let _ = anomaly.await;
     demo.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,9 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// Standard Access and a non-tester: a configuration problem of the app (409).
+    #[error("{0}")]
+    AppNotApprovedForUser(String),
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::AccountMismatch => "account_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::AppNotApprovedForUser(_) => crate::service::error::APP_NOT_APPROVED_CODE,
             ApiError::Upstream(_) => "upstream_error",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -90,7 +94,8 @@ impl ApiError {
             ApiError::TokenTooYoung { .. }
             | ApiError::AccountNotActive { .. }
             | ApiError::Conflict(_)
-            | ApiError::AccountMismatch => StatusCode::CONFLICT,
+            | ApiError::AccountMismatch
+            | ApiError::AppNotApprovedForUser(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -142,6 +147,7 @@ impl From<service::Error> for ApiError {
                 message,
                 retry_after_secs,
             },
+            e @ E::AppNotApprovedForUser { .. } => ApiError::AppNotApprovedForUser(e.to_string()),
             e @ E::Upstream { .. } => ApiError::Upstream(e.to_string()),
             E::UpstreamRefused(m) => ApiError::Upstream(m),
             E::Unavailable(m) => ApiError::Unavailable(m),

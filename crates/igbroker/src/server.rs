@@ -49,10 +49,33 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }
     crate::telemetry::install();
     let ring = load_key_ring(&config)?;
+    let store = Store::open(&config.database_url)
+        .await?
+        .with_audit_key(ring.audit_key().cloned());
+    log_audit_head(&store, ring.audit_key().is_some()).await;
     let vault = Vault::new(ring);
-    let store = Store::open(&config.database_url).await?;
     let instagram = instagram_client(&config)?;
     Ok(AppState::new(config, store, vault, instagram, clock))
+}
+
+/// Logs the audit chain's head, so that it can be kept outside the database (a log
+/// store the database's writers cannot edit) and compared with `igbroker audit verify`.
+pub async fn log_audit_head(store: &Store, keyed: bool) {
+    match store.audit_head().await {
+        Ok((seq, hash)) => {
+            tracing::info!(seq, head = %hash, keyed, "audit chain head");
+            if !keyed {
+                tracing::warn!(
+                    "the key ring has no audit key, so audit entries are linked with plain hashes anyone with database access can recompute; `igbroker keys add` gives the ring one"
+                );
+            } else if seq > 0 && !hash.starts_with("k1:") {
+                tracing::warn!(
+                    "the audit chain still has plain links; `igbroker audit relink` checks it and links it under the audit key"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the audit chain head"),
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
@@ -61,8 +84,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = state.config().conn_limits();
     let app = crate::http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::listener::serve(listener, app, limits, shutdown).await
 }

@@ -27,6 +27,13 @@ struct Inner {
     /// Apps Instagram throttled, until when: checked before every refresh call,
     /// since refreshes already claimed would otherwise still go out.
     holds: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    limiter: crate::limits::Limiter,
+    webhook_policy: Arc<igbroker_core::net_policy::DestinationPolicy>,
+    /// Delivers webhooks: resolves names itself and connects only to allowed addresses.
+    webhook_http: reqwest::Client,
+    /// A key's own rate, read once per process (it is set when the key is created).
+    key_rates: std::sync::Mutex<std::collections::HashMap<String, Option<f64>>>,
+    gauges: crate::telemetry::GaugeCache,
 }
 
 impl AppState {
@@ -39,6 +46,9 @@ impl AppState {
     ) -> Self {
         let policy = config.refresh_policy();
         let node_id = format!("node_{}", uuid::Uuid::now_v7().simple());
+        let limiter = crate::limits::Limiter::new(config.limit_settings());
+        let webhook_policy = Arc::new(config.webhooks.policy());
+        let webhook_http = crate::webhook_net::client(webhook_policy.clone());
         AppState {
             inner: Arc::new(Inner {
                 config,
@@ -50,6 +60,11 @@ impl AppState {
                 node_id,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 holds: std::sync::Mutex::default(),
+                limiter,
+                webhook_policy,
+                webhook_http,
+                key_rates: std::sync::Mutex::default(),
+                gauges: crate::telemetry::GaugeCache::default(),
             }),
         }
     }
@@ -96,6 +111,36 @@ impl AppState {
             .ok()
             .and_then(|h| h.get(app_id).copied())
             .filter(|t| *t > now)
+    }
+
+    pub fn limiter(&self) -> &crate::limits::Limiter {
+        &self.inner.limiter
+    }
+    pub fn webhook_policy(&self) -> &igbroker_core::net_policy::DestinationPolicy {
+        &self.inner.webhook_policy
+    }
+    pub fn webhook_http(&self) -> &reqwest::Client {
+        &self.inner.webhook_http
+    }
+    pub fn gauges(&self) -> &crate::telemetry::GaugeCache {
+        &self.inner.gauges
+    }
+
+    /// The key's own rate, from the database the first time this process sees the key.
+    pub async fn key_rate(&self, key_id: &str) -> Result<Option<f64>, igbroker_store::StoreError> {
+        if let Ok(m) = self.inner.key_rates.lock()
+            && let Some(r) = m.get(key_id)
+        {
+            return Ok(*r);
+        }
+        let r = self.store().api_key_rate(key_id).await?.map(|r| r as f64);
+        if let Ok(mut m) = self.inner.key_rates.lock() {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(key_id.to_string(), r);
+        }
+        Ok(r)
     }
 
     pub fn wake_scheduler(&self) {

@@ -24,13 +24,53 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The exposition text: the counters recorded so far, plus gauges of the
-/// accounts read from the database now (so every replica reports the same).
+/// How long database gauges are reused: a scrape storm costs at most one set of
+/// queries per this interval.
+pub const GAUGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The database gauges of the last scrape and when they were read; one reader at a time.
+#[derive(Default)]
+pub struct GaugeCache {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Gauges)>>,
+}
+
+#[derive(Clone)]
+struct Gauges {
+    accounts: igbroker_store::AccountGauges,
+    audit_seq: i64,
+}
+
+impl GaugeCache {
+    async fn get(&self, state: &AppState) -> Result<Gauges, crate::error::ApiError> {
+        // Held across the queries: concurrent scrapes wait for one read instead of each
+        // running its own.
+        let mut last = self.last.lock().await;
+        if let Some((at, g)) = last.as_ref()
+            && at.elapsed() < GAUGE_TTL
+        {
+            return Ok(g.clone());
+        }
+        let accounts = state.store().account_gauges(state.now()).await?;
+        let (audit_seq, head) = state.store().audit_head().await?;
+        tracing::debug!(seq = audit_seq, head = %head, "audit chain head");
+        let g = Gauges {
+            accounts,
+            audit_seq,
+        };
+        *last = Some((std::time::Instant::now(), g.clone()));
+        Ok(g)
+    }
+}
+
+/// The exposition text: the counters recorded so far, plus gauges of the accounts read
+/// from the database at most every [`GAUGE_TTL`] (so every replica reports the same).
 pub async fn render(state: &AppState) -> Result<String, crate::error::ApiError> {
     let Some(handle) = install() else {
         return Ok(String::new());
     };
-    let g = state.store().account_gauges(state.now()).await?;
+    let cached = state.gauges().get(state).await?;
+    metrics::gauge!("igbroker_audit_head_seq").set(cached.audit_seq as f64);
+    let g = cached.accounts;
     for status in ["active", "reauth_required", "revoked", "suspended"] {
         let n = g
             .by_status

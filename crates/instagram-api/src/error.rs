@@ -5,11 +5,12 @@
 //!
 //! | What to do | Variant | Codes |
 //! | --- | --- | --- |
-//! | retry later with backoff | [`Error::Transient`], [`Error::Network`] | 1, 2, 32, 341, 368, -1, -2, HTTP 5xx, `is_transient: true`, I/O failures |
-//! | slow down | [`Error::RateLimited`] | 4, 17, 613, 80000–80014 (80002 for Instagram) |
+//! | retry later with backoff | [`Error::Transient`], [`Error::Network`] | 1, 2, 341, 368, -1, -2, HTTP 5xx, `is_transient: true`, I/O failures |
+//! | slow down | [`Error::RateLimited`] | 4, 17, 32 (Pages API), 613, 80000–80014 (80002 for Instagram) |
 //! | send the user through login again | [`Error::Reauth`] | 190 (any subcode), 102 |
 //! | ask for more permissions | [`Error::MissingPermission`] | 3, 10, 200–299 |
-//! | fix the request | [`Error::BadRequest`] | 100, 803, 506 and anything else unrecognised |
+//! | fix the app's access (tester or Advanced Access) | [`Error::AppNotApprovedForUser`] | 100 "Unsupported request - method type: get" |
+//! | fix the request | [`Error::BadRequest`] | 100 (100/33: unknown object, see [`Error::is_unknown_object`]), 803 (alias), 2500 (unknown path), 506 and anything else unrecognised |
 //! | publishing-specific | [`Error::Publishing`] | 9, 9004, 9007, 24, 25, 36000–36004, subcodes 2207xxx |
 //! | code exchange failed | [`Error::OAuth`] | `api.instagram.com`'s flat `{error_type, code, error_message}` |
 //!
@@ -89,10 +90,30 @@ pub enum Error {
         details: Box<ErrorDetails>,
     },
 
+    /// The app has Standard Access and this Instagram account is not one of its testers.
+    ///
+    /// Instagram lets such an account log in and exchange the code, with every permission
+    /// granted, then answers every call on the Graph host with that token — long-lived
+    /// exchange, refresh, `/me`, everything — with HTTP 400, code 100, `IGApiException`,
+    /// "Unsupported request - method type: get". The token is not revoked and the request is
+    /// not wrong: add the account as a tester of the app (App Dashboard > App roles), or
+    /// obtain Advanced Access through App Review. (A token of the retired Basic Display API
+    /// gets the same answer for a different reason.)
+    #[error("the app is not approved for this Instagram account: with Standard Access it serves only the app's testers; add the account as a tester of the app or obtain Advanced Access{}: {message}", code_suffix(Some(*code), None))]
+    AppNotApprovedForUser {
+        /// 100.
+        code: i64,
+        /// Instagram's message.
+        message: String,
+        /// HTTP status, `fbtrace_id`, usage headers, …
+        details: Box<ErrorDetails>,
+    },
+
     /// The request itself is wrong (bad parameter, unknown field, object not found, …).
     #[error("Instagram rejected the request{}: {message}", code_suffix(Some(*code), *subcode))]
     BadRequest {
-        /// 100, 803, 506 or any code this crate does not classify otherwise.
+        /// 100 (with subcode 33 for an unknown object), 803 (alias), 2500 (unknown path
+        /// components), 506, or any code this crate does not classify otherwise.
         code: i64,
         /// Graph `error_subcode`.
         subcode: Option<i64>,
@@ -396,6 +417,7 @@ impl Error {
             }
             Self::Reauth { code, .. }
             | Self::MissingPermission { code, .. }
+            | Self::AppNotApprovedForUser { code, .. }
             | Self::BadRequest { code, .. }
             | Self::OAuth { code, .. } => Some(*code),
             _ => None,
@@ -426,6 +448,7 @@ impl Error {
             | Self::RateLimited { details, .. }
             | Self::Reauth { details, .. }
             | Self::MissingPermission { details, .. }
+            | Self::AppNotApprovedForUser { details, .. }
             | Self::BadRequest { details, .. }
             | Self::Publishing { details, .. }
             | Self::UnexpectedResponse { details, .. } => Some(details),
@@ -454,6 +477,20 @@ impl Error {
     /// True for [`Error::Reauth`]: the stored token is dead.
     pub fn requires_reauth(&self) -> bool {
         matches!(self, Self::Reauth { .. })
+    }
+
+    /// True when the object named in the path does not exist for this token: an unknown id
+    /// or another account's object (100 with subcode 33, "Unsupported get request. Object
+    /// with ID '…' does not exist…"), or an alias that does not exist (803).
+    pub fn is_unknown_object(&self) -> bool {
+        matches!(
+            self,
+            Self::BadRequest {
+                code: 100,
+                subcode: Some(33),
+                ..
+            } | Self::BadRequest { code: 803, .. }
+        )
     }
 
     /// Rebuilds a Graph error envelope (`{"error": {...}}`) from a Graph error, e.g. for a
@@ -490,7 +527,8 @@ impl Error {
                 message,
                 ..
             } => (*code, *subcode, message),
-            Self::MissingPermission { code, message, .. } => (*code, None, message),
+            Self::MissingPermission { code, message, .. }
+            | Self::AppNotApprovedForUser { code, message, .. } => (*code, None, message),
             _ => return None,
         };
         let details = self.details()?;
@@ -827,7 +865,7 @@ pub(crate) fn classify_graph(e: GraphErrorBody, ctx: ResponseContext<'_>) -> Err
             details,
         };
     }
-    if matches!(code, 4 | 17 | 613) || (80000..=80014).contains(&code) {
+    if matches!(code, 4 | 17 | 32 | 613) || (80000..=80014).contains(&code) {
         let retry_after = details.usage.regain_access_in().or(ctx.retry_after_header);
         return Error::RateLimited {
             code,
@@ -837,7 +875,14 @@ pub(crate) fn classify_graph(e: GraphErrorBody, ctx: ResponseContext<'_>) -> Err
             details,
         };
     }
-    if matches!(code, 1 | 2 | 32 | 341 | 368 | -1 | -2) || e.is_transient == Some(true) {
+    if code == 100 && subcode.is_none() && is_not_approved_message(&message) {
+        return Error::AppNotApprovedForUser {
+            code,
+            message,
+            details,
+        };
+    }
+    if matches!(code, 1 | 2 | 341 | 368 | -1 | -2) || e.is_transient == Some(true) {
         return Error::Transient {
             code: Some(code),
             subcode,
@@ -861,6 +906,16 @@ pub(crate) fn classify_graph(e: GraphErrorBody, ctx: ResponseContext<'_>) -> Err
         message,
         details,
     }
+}
+
+/// Instagram's answer to a non-tester of a Standard Access app, on every GET. Meta gives a
+/// wrong-method request the same text; the client's typed calls always use the right method,
+/// so on a GET this text means the account is not served.
+fn is_not_approved_message(message: &str) -> bool {
+    message
+        .trim()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case("Unsupported request - method type: get")
 }
 
 fn is_publishing_code(code: i64) -> bool {
@@ -934,10 +989,10 @@ mod tests {
     #[test]
     fn codes_map_to_actions() {
         let c = |code, sub| classify_graph(graph(code, sub, "m"), ctx(400));
-        for code in [1, 2, 32, 341, 368, -1, -2] {
+        for code in [1, 2, 341, 368, -1, -2] {
             assert!(matches!(c(code, None), Error::Transient { .. }), "{code}");
         }
-        for code in [4, 17, 613, 80002] {
+        for code in [4, 17, 32, 613, 80002] {
             assert!(matches!(c(code, None), Error::RateLimited { .. }), "{code}");
         }
         for (sub, reason) in [
@@ -962,9 +1017,13 @@ mod tests {
                 "{code}"
             );
         }
-        for code in [100, 803, 506, 12345] {
+        for code in [100, 803, 506, 2500, 12345] {
             assert!(matches!(c(code, None), Error::BadRequest { .. }), "{code}");
         }
+        assert!(c(100, Some(33)).is_unknown_object());
+        assert!(c(803, None).is_unknown_object());
+        assert!(!c(100, None).is_unknown_object());
+        assert!(!c(2500, None).is_unknown_object());
         for (code, sub, kind) in [
             (9, Some(2207042), PublishingErrorKind::QuotaExceeded),
             (9007, Some(2207027), PublishingErrorKind::NotReady),
@@ -985,6 +1044,38 @@ mod tests {
         assert!(c(9007, Some(2207027)).is_transient());
         assert!(c(-1, Some(2207001)).is_transient());
         assert!(!c(9, Some(2207042)).is_transient());
+    }
+
+    #[test]
+    fn unsupported_get_is_app_not_approved_but_other_methods_are_not() {
+        let c = |msg: &str| classify_graph(graph(100, None, msg), ctx(400));
+        let e = c("Unsupported request - method type: get");
+        assert!(
+            matches!(e, Error::AppNotApprovedForUser { code: 100, .. }),
+            "{e:?}"
+        );
+        assert!(!e.is_transient() && !e.requires_reauth());
+        assert_eq!(e.graph_code(), Some(100));
+        let text = e.to_string();
+        assert!(
+            text.contains("tester") && text.contains("Advanced Access"),
+            "{text}"
+        );
+        assert!(matches!(
+            c("Unsupported request - method type: post"),
+            Error::BadRequest { .. }
+        ));
+        assert!(matches!(
+            classify_graph(
+                graph(
+                    100,
+                    Some(33),
+                    "Unsupported get request. Object with ID '1' does not exist"
+                ),
+                ctx(400)
+            ),
+            Error::BadRequest { .. }
+        ));
     }
 
     #[test]

@@ -194,6 +194,20 @@ fn publishing_payloads() {
         (Some(50), Some(86_400))
     );
     assert_eq!(limit.remaining(), Some(48));
+
+    // Meta's current sample asks for `rate_limit_settings`, which answers the same object.
+    let limit: Page<PublishingLimit> = serde_json::from_slice(fixture!(
+        "content_publishing_limit_rate_limit_settings.json"
+    ))
+    .unwrap();
+    let limit = &limit.data[0];
+    assert!(limit.config.is_none());
+    let settings = limit.settings().unwrap();
+    assert_eq!(
+        (settings.quota_total, settings.quota_duration),
+        (Some(100), Some(86_400))
+    );
+    assert_eq!(limit.remaining(), Some(98));
 }
 
 #[test]
@@ -304,18 +318,48 @@ fn graph_error_envelopes_reauth() {
 #[test]
 fn graph_error_envelopes_bad_request() {
     for body in [
-        &fixture!("graph_error_unsupported_get.json")[..],
-        fixture!("graph_error_video_url_required.json"),
+        &fixture!("graph_error_video_url_required.json")[..],
         fixture!("graph_error_object_missing.json"),
+        fixture!("graph_error_unknown_object.json"),
+        fixture!("graph_error_unknown_alias.json"),
+        fixture!("graph_error_unknown_path.json"),
     ] {
         let e = graph_error(body);
         assert!(matches!(e, Error::BadRequest { .. }), "{e:?}");
-        assert!(!e.is_transient());
+        assert!(!e.is_transient() && !e.requires_reauth());
     }
+    assert!(graph_error(fixture!("graph_error_unknown_object.json")).is_unknown_object());
+    assert!(graph_error(fixture!("graph_error_unknown_alias.json")).is_unknown_object());
+    let path = graph_error(fixture!("graph_error_unknown_path.json"));
+    assert!(!path.is_unknown_object());
+    assert_eq!(path.graph_code(), Some(2500));
     let e = graph_error(fixture!("graph_error_video_url_required.json"));
     assert!(
         matches!(e, Error::BadRequest { code: 100, ref message, .. } if message == "The parameter video_url is required")
     );
+}
+
+#[test]
+fn unsupported_get_means_the_app_is_not_approved_for_the_account() {
+    for body in [
+        &fixture!("graph_error_not_approved_for_user.json")[..],
+        fixture!("graph_error_unsupported_get.json"),
+    ] {
+        let e = graph_error(body);
+        assert!(
+            matches!(e, Error::AppNotApprovedForUser { code: 100, .. }),
+            "{e:?}"
+        );
+        assert!(!e.is_transient() && !e.requires_reauth());
+        assert_eq!(e.to_graph_envelope().unwrap()["error"]["code"], 100);
+    }
+}
+
+#[test]
+fn page_rate_limit_32_slows_down() {
+    let e = graph_error(fixture!("graph_error_page_rate_limit.json"));
+    assert!(matches!(e, Error::RateLimited { code: 32, .. }), "{e:?}");
+    assert!(e.is_transient());
 }
 
 #[test]

@@ -685,7 +685,7 @@ async fn carousel_and_limit() {
     let r = mock.last();
     assert_eq!(
         r.query_value("fields").as_deref(),
-        Some("quota_usage,config")
+        Some("quota_usage,rate_limit_settings")
     );
     assert_eq!(r.query_value("since").as_deref(), Some("1700000000"));
 }

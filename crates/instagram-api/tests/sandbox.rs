@@ -719,7 +719,14 @@ async fn publish_image_step_by_step() {
         .await
         .unwrap();
     assert_eq!(before.quota_usage, Some(0));
-    assert!(before.config.as_ref().and_then(|c| c.quota_total).is_some());
+    assert!(
+        before
+            .rate_limit_settings
+            .as_ref()
+            .and_then(|c| c.quota_total)
+            .is_some()
+    );
+    assert_eq!(before.remaining(), Some(100));
 
     let post = ContainerRequest::image("https://cdn.example.com/launch.jpg")
         .caption("Launch day")
@@ -1140,7 +1147,24 @@ async fn raw_calls_and_bad_requests() {
         .media(token, "17800000000000000", &[])
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::BadRequest { .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::BadRequest {
+                code: 100,
+                subcode: Some(33),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.is_unknown_object());
+    let e = env
+        .client
+        .raw(token, RawRequest::get("me/no_such_edge", vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.graph_code(), Some(2500), "{e:?}");
 
     let created = env
         .client
@@ -1165,4 +1189,47 @@ async fn raw_calls_and_bad_requests() {
     let bad = AccessToken::new("IGAAthisIsNotAValidTokenAtAll");
     let e = env.client.me(&bad, &[]).await.unwrap_err();
     assert!(e.requires_reauth(), "{e:?}");
+}
+
+#[tokio::test]
+async fn standard_access_non_tester_is_its_own_error_kind() {
+    let env = Env::start().await;
+    let app = env
+        .app(json!({ "access": "standard", "testers": ["tester_one"] }))
+        .await;
+    env.user("stranger", 1).await;
+    let Callback::Code { code, .. } =
+        parse_callback(&env.authorize(&app, "stranger", ALL_SCOPES, "allow").await).unwrap()
+    else {
+        panic!("consent was given")
+    };
+    // Login and exchange work, with every permission …
+    let short = env
+        .client
+        .exchange_code(&app, REDIRECT, &code)
+        .await
+        .unwrap();
+    assert_eq!(short.permissions.len(), ALL_SCOPES.len());
+    // … and then every Graph call is refused, neither a bad request nor a dead token.
+    let e = env
+        .client
+        .exchange_long_lived(&app.client_secret, &short.access_token)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::AppNotApprovedForUser { code: 100, .. }),
+        "{e:?}"
+    );
+    assert!(!e.requires_reauth() && !e.is_transient());
+    let text = e.to_string();
+    assert!(
+        text.contains("tester") && text.contains("Advanced Access"),
+        "{text}"
+    );
+    let e = env
+        .client
+        .me(&short.access_token, &["user_id"])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AppNotApprovedForUser { .. }), "{e:?}");
 }

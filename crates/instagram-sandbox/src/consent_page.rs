@@ -135,11 +135,12 @@ pub fn consent_page(c: &ConsentPage<'_>) -> Response {
         );
     }
     for (i, u) in c.users.iter().enumerate() {
-        let checked = if i == 0 && u.admitted { " checked" } else { "" };
+        let checked = if i == 0 { " checked" } else { "" };
+        // Meta lets a non-tester through the dialog; the note says what will happen next.
         let note = if u.admitted {
             String::new()
         } else {
-            " <span class=\"muted\">(not a tester of this app)</span>".to_owned()
+            " <span class=\"muted\">(not a tester of this Standard Access app: login works, every API call after it fails)</span>".to_owned()
         };
         body.push_str(&format!(
             "<label><input type=\"radio\" name=\"username\" value=\"{0}\"{checked}> @{0} · {1} · {2}{note}</label>",

@@ -30,6 +30,10 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/apps", post(create_app).get(list_apps))
         .route("/apps/{client_id}", get(get_app))
+        .route(
+            "/apps/{client_id}/webhooks",
+            post(crate::webhooks::subscribe).get(crate::webhooks::subscription),
+        )
         .route("/users", post(create_user).get(list_users))
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/events", post(events::user_event))
@@ -100,6 +104,7 @@ struct NewApp {
     deauthorize_url: Option<String>,
     data_deletion_url: Option<String>,
     webhook_url: Option<String>,
+    failed_exchange_burns_code: Option<bool>,
     rate_limit_calls: Option<u32>,
     rate_limit_window_secs: Option<i64>,
     rate_limit_code: Option<i64>,
@@ -130,6 +135,8 @@ pub fn app_json(app: &App, secret: Option<&str>) -> Value {
         "deauthorize_url": app.deauthorize_url,
         "data_deletion_url": app.data_deletion_url,
         "webhook_url": app.webhook_url,
+        "webhook_fields": app.webhook_fields,
+        "failed_exchange_burns_code": app.failed_exchange_burns_code,
         "rate_limit": {
             "calls": app.rate_limit.calls,
             "window_secs": app.rate_limit.window_secs,
@@ -183,10 +190,10 @@ async fn create_app(
         return Err(ControlError::bad_request("client_secret must not be empty"));
     }
     if let Some(code) = req.rate_limit_code
-        && !matches!(code, 4 | 17 | 613 | 80002)
+        && !matches!(code, 4 | 17 | 32 | 613 | 80002)
     {
         return Err(ControlError::bad_request(
-            "rate_limit_code must be one of 4, 17, 613, 80002",
+            "rate_limit_code must be one of 4, 17, 32, 613, 80002",
         ));
     }
     let now = sb.now();
@@ -224,7 +231,24 @@ async fn create_app(
             token_ttl_secs: req.token_ttl_secs.filter(|t| *t > 0),
             deauthorize_url: req.deauthorize_url.clone(),
             data_deletion_url: req.data_deletion_url.clone(),
-            webhook_url: req.webhook_url.clone(),
+            // Re-posting an app without a webhook keeps the verified subscription it has.
+            webhook_url: req
+                .webhook_url
+                .clone()
+                .or_else(|| existing.as_ref().and_then(|e| e.webhook_url.clone())),
+            webhook_fields: if req.webhook_url.is_some() {
+                Vec::new()
+            } else {
+                existing
+                    .as_ref()
+                    .map(|e| e.webhook_fields.clone())
+                    .unwrap_or_default()
+            },
+            failed_exchange_burns_code: req.failed_exchange_burns_code.unwrap_or_else(|| {
+                existing
+                    .as_ref()
+                    .is_some_and(|e| e.failed_exchange_burns_code)
+            }),
             rate_limit: RateLimit {
                 calls: req.rate_limit_calls.unwrap_or(defaults.calls).max(1),
                 window_secs: req
@@ -503,17 +527,25 @@ async fn headless_authorize(
             .ok_or_else(|| ControlError::bad_request("username is required to allow"))?;
         let user = find_user(st, username)
             .ok_or_else(|| ControlError::not_found(format!("no sandbox user {username}")))?;
-        if !app.admits(&user.username) {
-            return Err(ControlError::forbidden(format!(
-                "Insufficient Developer Role: {} is not a tester of this app, which has Standard Access",
-                user.username
-            )));
-        }
         let user_id = user.user_id.clone();
-        let chosen = req.granted_scopes.as_ref().map(|g| parse_scopes(&g.joined()));
+        let chosen = req
+            .granted_scopes
+            .as_ref()
+            .map(|g| parse_scopes(&g.joined()));
         let granted = granted_scopes(&scopes, chosen.as_deref());
-        let code = issue_code(st, now, &app.client_id, &req.redirect_uri, &user_id, granted);
-        Ok(success_location(&req.redirect_uri, &code, req.state.as_deref()))
+        let code = issue_code(
+            st,
+            now,
+            &app.client_id,
+            &req.redirect_uri,
+            &user_id,
+            granted,
+        );
+        Ok(success_location(
+            &req.redirect_uri,
+            &code,
+            req.state.as_deref(),
+        ))
     })?;
     Ok(Json(json!({ "location": location })))
 }

@@ -198,6 +198,10 @@ fn default_message(code: i64) -> &'static str {
         2 => "An unexpected error has occurred. Please retry your request later.",
         4 => "(#4) Application request limit reached",
         17 => "(#17) User request limit reached",
+        32 => crate::ratelimit::PAGE_LIMIT_MESSAGE,
+        100 => "(#100) Invalid parameter",
+        803 => "(#803) Some of the aliases you requested do not exist",
+        2500 => "Unknown path components",
         190 => "Invalid OAuth 2.0 Access Token",
         613 => "(#613) Calls to this api have exceeded the rate limit.",
         9007 => "Media ID is not available",
@@ -243,7 +247,7 @@ fn fault_response(f: &Fault, route: &RoutePath) -> Response {
                 code,
                 1 | 2 | 4 | 17 | 32 | 341 | 613 | 80002 | -1 | -2 | 9007
             ));
-            let kind = if matches!(code, 1 | 2 | 4 | 17 | 102 | 190) {
+            let kind = if matches!(code, 1 | 2 | 4 | 17 | 32 | 102 | 190) {
                 OAUTH
             } else {
                 IGAPI

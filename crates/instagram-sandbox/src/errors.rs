@@ -143,14 +143,49 @@ impl GraphError {
         .subcode(458)
     }
 
+    /// An id that does not exist, or belongs to another account: 100 with subcode 33 and
+    /// Meta's "Unsupported get request. Object with ID …" text.
     pub fn no_such_object(id: &str) -> Self {
+        Self::no_such_object_for("GET", id)
+    }
+
+    /// Like [`GraphError::no_such_object`], with the request's method in the text
+    /// ("Unsupported post request. …").
+    pub fn no_such_object_for(method: &str, id: &str) -> Self {
+        Self::new(
+            IGAPI,
+            100,
+            format!(
+                "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation",
+                method.to_ascii_lowercase()
+            ),
+        )
+        .subcode(33)
+    }
+
+    /// 803 is for aliases (a name where an id belongs), never for unknown numeric ids.
+    pub fn unknown_alias(alias: &str) -> Self {
         Self::new(
             IGAPI,
             803,
-            format!(
-                "Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
-            ),
+            format!("(#803) Some of the aliases you requested do not exist: {alias}"),
         )
+    }
+
+    /// An edge the node does not have, or segments after the edge.
+    pub fn unknown_path(rest: &[String]) -> Self {
+        Self::new(
+            IGAPI,
+            2500,
+            format!("Unknown path components: /{}", rest.join("/")),
+        )
+    }
+
+    /// What every graph.instagram.com call answers when the token belongs to an account that
+    /// is not a tester of a Standard Access app: login and the code exchange worked, nothing
+    /// after them does. The text is the wrong-method text, for the method actually used.
+    pub fn not_approved_for_user(method: &str) -> Self {
+        Self::unsupported_method(method)
     }
 
     pub fn unsupported_method(method: &str) -> Self {
@@ -284,13 +319,6 @@ impl ControlError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
             message: message.into(),
         }
     }

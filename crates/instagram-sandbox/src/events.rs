@@ -1,8 +1,13 @@
 //! User events driven from the control API, and the signed requests Meta sends apps:
 //! `deauthorize` and `data_deletion` POST a `signed_request` to the app's callback URLs and
 //! invalidate the user's tokens for that app (190/458 afterwards); `password_changed`
-//! invalidates every token of the user (190/460); `comment` adds a comment to the user's media
-//! and POSTs a webhook signed with `X-Hub-Signature-256` to subscribed apps.
+//! invalidates every token of the user (190/460); `comment` adds a comment (or, with
+//! `parent_id`, a reply) to the user's media, `mention` reports the account @mentioned in
+//! someone's comment, and `story_insights` reports a story's metrics: each POSTs a webhook
+//! signed with `X-Hub-Signature-256` to the apps subscribed to that field (see `webhooks`).
+//!
+//! `from.self_ig_scoped_id` of a comment is the commenter's id as the receiving app sees it
+//! (each app its own), so a payload is built per app.
 //!
 //! The `user_id` in signed requests is the app-scoped id (the one the code exchange returned):
 //! Meta does not say which id Instagram-login callbacks carry.
@@ -15,11 +20,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Sandbox;
 use crate::control::{body, find_user};
 use crate::errors::ControlError;
 use crate::ids::{hmac_sha256, new_object_id};
 use crate::state::{Comment, Invalidation, pair_key};
+use crate::{Sandbox, webhooks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +33,8 @@ enum EventKind {
     PasswordChanged,
     DataDeletion,
     Comment,
+    Mention,
+    StoryInsights,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,8 +43,10 @@ pub struct EventRequest {
     /// Limit a deauthorize / data deletion to one app (default: every app the user authorized).
     client_id: Option<String>,
     /// For `comment`: the media commented on (default: the user's newest post), the text and
-    /// the commenter's username.
+    /// the commenter's username. For `story_insights`: the story (default: the newest).
     media_id: Option<String>,
+    /// For `comment`: make it a reply to this comment (on the same media).
+    parent_id: Option<String>,
     text: Option<String>,
     from_username: Option<String>,
 }
@@ -148,31 +157,43 @@ pub async fn user_event(
                 }
             }
             EventKind::Comment => {
-                let media_id = match &req.media_id {
-                    Some(m) => st
+                let parent = match &req.parent_id {
+                    None => None,
+                    Some(p) => Some(
+                        st.comments
+                            .get(p)
+                            .filter(|c| {
+                                st.media.get(&c.media_id).is_some_and(|m| m.owner == user.user_id)
+                            })
+                            .cloned()
+                            .ok_or_else(|| {
+                                ControlError::not_found(format!("no comment {p} on this user's media"))
+                            })?,
+                    ),
+                };
+                let media_id = match (&parent, &req.media_id) {
+                    (Some(p), _) => p.media_id.clone(),
+                    (None, Some(m)) => st
                         .media
                         .get(m)
                         .filter(|m| m.owner == user.user_id)
                         .map(|m| m.id.clone())
                         .ok_or_else(|| ControlError::not_found(format!("no media {m} of this user")))?,
-                    None => crate::graph::newest_media(st, &user)
+                    (None, None) => crate::graph::newest_media(st, &user)
                         .ok_or_else(|| ControlError::bad_request("the user has no media to comment on"))?,
                 };
                 let from_username = req.from_username.clone().unwrap_or_else(|| "sandbox_fan".into());
-                let from_id = st
-                    .comments
-                    .values()
-                    .find(|c| c.username == from_username)
-                    .map_or_else(new_object_id, |c| c.from_id.clone());
+                let from_id = commenter_id(st, &from_username);
                 let text = req.text.clone().unwrap_or_else(|| "Nice!".into());
                 let comment_id = new_object_id();
                 let seq = st.next_comment_seq();
+                let parent_id = parent.map(|p| p.id);
                 st.comments.insert(
                     comment_id.clone(),
                     Comment {
                         id: comment_id.clone(),
                         media_id: media_id.clone(),
-                        parent_id: None,
+                        parent_id: parent_id.clone(),
                         from_id: from_id.clone(),
                         username: from_username.clone(),
                         text: text.clone(),
@@ -186,38 +207,55 @@ pub async fn user_event(
                     .media
                     .get(&media_id)
                     .map_or_else(|| "FEED".to_owned(), |m| m.media_product_type.clone());
-                let payload = json!({
-                    "object": "instagram",
-                    "entry": [{
-                        "id": user.user_id,
-                        "time": now,
-                        "changes": [{
-                            "field": "comments",
-                            "value": {
-                                "id": comment_id,
-                                "from": { "id": from_id, "username": from_username },
-                                "text": text,
-                                "media": { "id": media_id, "media_product_type": product },
-                            },
-                        }],
-                    }],
-                });
+                extra = json!({ "comment_id": comment_id, "media_id": media_id, "parent_id": parent_id });
+                for app in webhooks::recipients(st, &user.user_id, "comments") {
+                    let scoped = st.scoped_id(&app.client_id, &from_id);
+                    let mut value = json!({
+                        "id": comment_id,
+                        "from": {
+                            "id": from_id,
+                            "username": from_username,
+                            "self_ig_scoped_id": scoped.to_string(),
+                        },
+                        "text": text,
+                        "media": { "id": media_id, "media_product_type": product },
+                    });
+                    if let (Some(p), Some(o)) = (&parent_id, value.as_object_mut()) {
+                        o.insert("parent_id".into(), json!(p));
+                    }
+                    deliveries.push(webhook(&app, webhooks::change_payload(&user.user_id, now, "comments", value)));
+                }
+            }
+            EventKind::Mention => {
+                // The mention sits in someone else's comment on their own media.
+                let from_username = req.from_username.clone().unwrap_or_else(|| "sandbox_fan".into());
+                let media_id = st
+                    .user_by_name(&from_username)
+                    .and_then(|u| crate::graph::newest_media(st, u))
+                    .unwrap_or_else(new_object_id);
+                let comment_id = new_object_id();
                 extra = json!({ "comment_id": comment_id, "media_id": media_id });
-                let bytes = payload.to_string().into_bytes();
-                for (key, fields) in &st.subscriptions {
-                    let Some((client_id, uid)) = key.split_once(':') else { continue };
-                    if uid != user.user_id || !fields.iter().any(|f| f == "comments") {
-                        continue;
-                    }
-                    let Some(app) = st.apps.get(client_id) else { continue };
-                    if let Some(url) = &app.webhook_url {
-                        deliveries.push(Delivery {
-                            client_id: client_id.to_owned(),
-                            url: url.clone(),
-                            secret: app.secret.clone(),
-                            body: Delivered::Webhook(bytes.clone()),
-                        });
-                    }
+                let value = json!({ "media_id": media_id, "comment_id": comment_id });
+                for app in webhooks::recipients(st, &user.user_id, "mentions") {
+                    deliveries.push(webhook(&app, webhooks::change_payload(&user.user_id, now, "mentions", value.clone())));
+                }
+            }
+            EventKind::StoryInsights => {
+                let story = match &req.media_id {
+                    Some(m) => st.media.get(m).filter(|m| m.owner == user.user_id && m.media_product_type == "STORY"),
+                    None => user
+                        .media
+                        .iter()
+                        .rev()
+                        .filter_map(|id| st.media.get(id))
+                        .find(|m| m.media_product_type == "STORY"),
+                }
+                .map(|m| m.id.clone())
+                .ok_or_else(|| ControlError::not_found("no story of this user: publish one with media_type=STORIES first"))?;
+                let value = story_metrics(&story);
+                extra = json!({ "media_id": story });
+                for app in webhooks::recipients(st, &user.user_id, "story_insights") {
+                    deliveries.push(webhook(&app, webhooks::change_payload(&user.user_id, now, "story_insights", value.clone())));
                 }
             }
         }
@@ -249,7 +287,47 @@ impl EventRequest {
             EventKind::PasswordChanged => "password_changed",
             EventKind::DataDeletion => "data_deletion",
             EventKind::Comment => "comment",
+            EventKind::Mention => "mention",
+            EventKind::StoryInsights => "story_insights",
         }
+    }
+}
+
+/// The commenter's id: the same for every comment under one username.
+fn commenter_id(st: &crate::state::State, username: &str) -> String {
+    st.user_by_name(username)
+        .map(|u| u.user_id.clone())
+        .or_else(|| {
+            st.comments
+                .values()
+                .find(|c| c.username == username)
+                .map(|c| c.from_id.clone())
+        })
+        .unwrap_or_else(new_object_id)
+}
+
+/// A story's metrics as the `story_insights` webhook reports them; deterministic per story.
+fn story_metrics(media_id: &str) -> Value {
+    let seed = crate::ids::sha256(media_id);
+    let n = |i: usize, m: u64| u64::from(seed[i]) % m;
+    let reach = 20 + n(0, 200);
+    json!({
+        "media_id": media_id,
+        "exits": n(1, 10),
+        "replies": n(2, 5),
+        "reach": reach,
+        "taps_forward": n(3, 40),
+        "taps_back": n(4, 10),
+        "impressions": reach + n(5, 50),
+    })
+}
+
+fn webhook(app: &crate::state::App, payload: Value) -> Delivery {
+    Delivery {
+        client_id: app.client_id.clone(),
+        url: app.webhook_url.clone().unwrap_or_default(),
+        secret: app.secret.clone(),
+        body: Delivered::Webhook(payload.to_string().into_bytes()),
     }
 }
 

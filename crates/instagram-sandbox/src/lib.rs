@@ -20,6 +20,7 @@ mod calls;
 mod clock;
 mod consent_page;
 mod control;
+pub mod control_client;
 mod dispatch;
 mod errors;
 mod events;
@@ -34,6 +35,7 @@ mod sealing;
 mod seed;
 mod state;
 mod timefmt;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -29,21 +29,22 @@ pub enum AuthzProblem {
     BasicRequired,
 }
 
+/// How Instagram's authorize page words every refusal (the detail follows the colon).
+pub const INVALID_REQUEST: &str = "Invalid Request: Request parameters are invalid: ";
+
 impl AuthzProblem {
     pub fn message(&self) -> String {
-        match self {
-            Self::Missing(p) => format!("Invalid Request: the parameter {p} is required"),
+        let detail = match self {
+            Self::Missing(p) => format!("Missing {p}"),
             Self::UnknownClient => "Invalid platform app".to_owned(),
-            Self::BadRedirect => {
-                "Invalid redirect_uri: it must exactly match one of the app's OAuth redirect URIs"
-                    .to_owned()
-            }
+            Self::BadRedirect => "Invalid redirect_uri".to_owned(),
             Self::BadResponseType(t) => {
-                format!("Invalid response_type \"{t}\": only \"code\" is supported")
+                format!("Invalid response_type {t:?}: only \"code\" is supported")
             }
             Self::InvalidScopes(s) => format!("Invalid Scopes: {}", s.join(", ")),
             Self::BasicRequired => format!("Invalid Scopes: {SCOPE_BASIC} is required"),
-        }
+        };
+        format!("{INVALID_REQUEST}{detail}")
     }
 }
 
@@ -316,13 +317,9 @@ fn authorize_submit(sb: &Sandbox, p: &Params) -> Response {
     }
 
     let outcome = sb.write(|st| -> Result<(String, Option<(String, String)>), String> {
-        let (app, scopes) = check_authorize(
-            st,
-            p.get("client_id"),
-            Some(&redirect_uri),
-            p.get("scope"),
-        )
-        .map_err(|e| e.message())?;
+        let (app, scopes) =
+            check_authorize(st, p.get("client_id"), Some(&redirect_uri), p.get("scope"))
+                .map_err(|e| e.message())?;
         if decision != "allow" {
             return Ok((denial_location(&redirect_uri, state.as_deref()), None));
         }
@@ -337,11 +334,6 @@ fn authorize_submit(sb: &Sandbox, p: &Params) -> Response {
             }
             None => return Err(format!("No sandbox user named {username}")),
         };
-        if !app.admits(username) {
-            return Err(format!(
-                "Insufficient Developer Role: {username} is not a tester of this app, which has Standard Access"
-            ));
-        }
         let chosen: Vec<String> = scopes
             .iter()
             .filter(|s| p.get(&format!("scope_{s}")).is_some())
@@ -369,13 +361,16 @@ fn authorize_submit(sb: &Sandbox, p: &Params) -> Response {
 // ---------------------------------------------------------------------------------------------
 // POST api.instagram.com/oauth/access_token
 
+/// The code exchange's refusals, in the words Meta is seen to use.
+pub const CODE_NOT_FOUND: &str = "Matching code was not found or was already used.";
+pub const CODE_USED: &str = "This authorization code has been used";
+pub const CODE_REDIRECT_MISMATCH: &str = "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request";
+
 pub fn exchange_code(sb: &Sandbox, req: &ParsedRequest) -> Response {
     if req.method != Method::POST {
-        return FlatError::new(format!(
-            "Unsupported method {}: use POST",
-            req.method.as_str()
-        ))
-        .into_response();
+        // The endpoint is POST-only; a GET (a common client mistake) gets Graph's wrong-method
+        // error, not the flat envelope.
+        return GraphError::unsupported_method(req.method.as_str()).into_response();
     }
     let p = &req.params;
     let mut fields = Vec::new();
@@ -399,33 +394,37 @@ pub fn exchange_code(sb: &Sandbox, req: &ParsedRequest) -> Response {
     let now = sb.now();
     let result = sb.write(
         |st| -> Result<(App, u64, String, Vec<String>, String), FlatError> {
+            let key = sha256_hex(code);
+            let checked =
+                check_exchange(st, now, client_id, secret, grant_type, redirect_uri, &key);
+            let rec = match checked {
+                Ok(rec) => rec,
+                Err(e) => {
+                    // Whether Meta burns a code on a failed exchange is unknown; apps choose.
+                    let burns = st
+                        .apps
+                        .get(client_id)
+                        .is_some_and(|a| a.failed_exchange_burns_code);
+                    if burns
+                        && let Some(c) = st.codes.get_mut(&key)
+                        && c.client_id == client_id
+                        && c.used_at.is_none()
+                    {
+                        c.used_at = Some(now);
+                    }
+                    return Err(e);
+                }
+            };
             let app = st
                 .apps
                 .get(client_id)
                 .cloned()
                 .ok_or_else(|| FlatError::new("Invalid platform app"))?;
-            if !ct_eq(sha256_hex(secret).as_bytes(), app.secret_hash.as_bytes()) {
-                return Err(FlatError::new("Invalid Client Secret"));
-            }
-            if grant_type != "authorization_code" {
-                return Err(FlatError::new("Invalid grant_type"));
-            }
-            let not_found = || FlatError::new("Matching code was not found or was already used");
-            let key = sha256_hex(code);
-            let rec = st.codes.get(&key).cloned().ok_or_else(not_found)?;
-            if rec.used_at.is_some() || rec.expires_at <= now || rec.client_id != client_id {
-                return Err(not_found());
-            }
-            if rec.redirect_uri != redirect_uri {
-                return Err(FlatError::new(
-                    "Redirect URI doesn't match original redirect URI",
-                ));
-            }
             if let Some(c) = st.codes.get_mut(&key) {
                 c.used_at = Some(now);
             }
             if !st.users.contains_key(&rec.user_id) {
-                return Err(not_found());
+                return Err(FlatError::new(CODE_NOT_FOUND));
             }
             let token = issue_token(
                 st,
@@ -465,6 +464,44 @@ pub fn exchange_code(sb: &Sandbox, req: &ParsedRequest) -> Response {
         }
         Err(e) => with_info(e.into_response(), Some(client_id), None, None),
     }
+}
+
+/// Every check of a code exchange, in Meta's order; the code's record when all pass.
+fn check_exchange(
+    st: &State,
+    now: i64,
+    client_id: &str,
+    secret: &str,
+    grant_type: &str,
+    redirect_uri: &str,
+    code_key: &str,
+) -> Result<CodeRecord, FlatError> {
+    let app = st
+        .apps
+        .get(client_id)
+        .ok_or_else(|| FlatError::new("Invalid platform app"))?;
+    if !ct_eq(sha256_hex(secret).as_bytes(), app.secret_hash.as_bytes()) {
+        return Err(FlatError::new("Invalid Client Secret"));
+    }
+    if grant_type != "authorization_code" {
+        return Err(FlatError::new("Invalid grant_type"));
+    }
+    let rec = st
+        .codes
+        .get(code_key)
+        .filter(|c| c.client_id == client_id)
+        .cloned()
+        .ok_or_else(|| FlatError::new(CODE_NOT_FOUND))?;
+    if rec.used_at.is_some() {
+        return Err(FlatError::new(CODE_USED));
+    }
+    if rec.expires_at <= now {
+        return Err(FlatError::new(CODE_NOT_FOUND));
+    }
+    if rec.redirect_uri != redirect_uri {
+        return Err(FlatError::new(CODE_REDIRECT_MISMATCH));
+    }
+    Ok(rec)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,6 +586,7 @@ pub fn exchange_long_lived(sb: &Sandbox, req: &ParsedRequest) -> Response {
         }
         sb.write(|st| {
             let (_, rec) = check_token(st, token, now)?;
+            crate::graph::check_approved(st, &rec, &req.method)?;
             let app = st
                 .apps
                 .get(&rec.client_id)
@@ -610,6 +648,7 @@ pub fn refresh(sb: &Sandbox, req: &ParsedRequest) -> Response {
         }
         sb.write(|st| {
             let (key, rec) = check_token(st, token, now)?;
+            crate::graph::check_approved(st, &rec, &req.method)?;
             let app = st
                 .apps
                 .get(&rec.client_id)

@@ -92,11 +92,15 @@ pub fn usage_headers(headers: &mut HeaderMap, usage: Usage, ig_user_id: &str) {
     }
 }
 
+/// Code 32, the Pages-API limit: its own throttle, distinct from Instagram's 80002.
+pub const PAGE_LIMIT_MESSAGE: &str = "(#32) Page request limit reached. There have been too many calls to this Page account. Wait a bit and try again.";
+
 /// The error answered once a budget is spent, by the code the app is configured to throttle with.
 pub fn throttled_error(code: i64) -> GraphError {
     let (kind, message) = match code {
         4 => (OAUTH, "(#4) Application request limit reached"),
         17 => (OAUTH, "(#17) User request limit reached"),
+        32 => (OAUTH, PAGE_LIMIT_MESSAGE),
         613 => (
             IGAPI,
             "(#613) Calls to this api have exceeded the rate limit.",
@@ -106,7 +110,7 @@ pub fn throttled_error(code: i64) -> GraphError {
             "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again. For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
         ),
     };
-    let code = if matches!(code, 4 | 17 | 613) {
+    let code = if matches!(code, 4 | 17 | 32 | 613) {
         code
     } else {
         80002

@@ -66,7 +66,7 @@ pub enum YoungRefresh {
 pub struct RateLimit {
     pub calls: u32,
     pub window_secs: i64,
-    /// Which throttling error is answered once the budget is spent: 4, 17, 613 or 80002.
+    /// Which throttling error is answered once the budget is spent: 4, 17, 32, 613 or 80002.
     pub code: i64,
 }
 
@@ -111,6 +111,13 @@ pub struct App {
     pub data_deletion_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// The webhook fields the app subscribed to (`POST /_sandbox/apps/{id}/webhooks`). Empty
+    /// with a `webhook_url` set directly: every field.
+    #[serde(default)]
+    pub webhook_fields: Vec<String>,
+    /// Whether a failed code exchange spends the code (Meta's behaviour is unknown).
+    #[serde(default)]
+    pub failed_exchange_burns_code: bool,
     #[serde(default)]
     pub rate_limit: RateLimit,
     pub created_at: i64,
@@ -121,6 +128,12 @@ impl App {
         self.token_ttl_secs
             .filter(|t| *t > 0)
             .unwrap_or(LONG_TOKEN_TTL_SECS)
+    }
+
+    /// Whether the app's webhook subscription covers `field`.
+    pub fn wants_field(&self, field: &str) -> bool {
+        self.webhook_url.is_some()
+            && (self.webhook_fields.is_empty() || self.webhook_fields.iter().any(|f| f == field))
     }
 
     pub fn admits(&self, username: &str) -> bool {

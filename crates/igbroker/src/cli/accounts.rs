@@ -34,6 +34,10 @@ pub enum AccountsCommand {
     },
     /// Revoke an account: its token is destroyed.
     Revoke { id: String },
+    /// Suspend an account: token reads and Graph calls answer 409 until it is resumed.
+    Suspend { id: String },
+    /// Resume a suspended account (its usage history starts afresh).
+    Resume { id: String },
 }
 
 pub async fn run(
@@ -114,6 +118,18 @@ pub async fn run(
                     acc.id
                 );
             }
+        }
+        AccountsCommand::Suspend { id } => {
+            let acc = crate::service::anomaly::suspend(state, &id, &actor)
+                .await
+                .map_err(fail)?;
+            print_status(&acc, json_out);
+        }
+        AccountsCommand::Resume { id } => {
+            let acc = crate::service::anomaly::resume(state, &id, &actor)
+                .await
+                .map_err(fail)?;
+            print_status(&acc, json_out);
         }
         AccountsCommand::Refresh { id: Some(id), .. } => {
             let acc = refresh::refresh_now(state, &id, &actor)
@@ -248,5 +264,13 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+fn print_status(acc: &igbroker_store::AccountRow, json_out: bool) {
+    if json_out {
+        println!("{}", json!({"id": acc.id, "status": acc.status.as_str()}));
+    } else {
+        println!("{} is {}", acc.id, acc.status.as_str());
     }
 }

@@ -84,6 +84,9 @@ pub enum AuditCommand {
     },
     /// Walk the hash chain: any edited, removed or truncated entry is found.
     Verify,
+    /// Link an audit log written before the ring had an audit key under that key, after
+    /// checking it (once; a keyed log is left alone).
+    Relink,
 }
 
 fn read_secret() -> anyhow::Result<SecretString> {
@@ -129,8 +132,12 @@ pub async fn apps(
             };
             let (row, webhook_secret) =
                 apps::create(state, &cli_actor(), req).await.map_err(fail)?;
-            let view = apps::shown_once(&row, webhook_secret).map_err(fail)?;
+            let mut view = apps::shown_once(&row, webhook_secret).map_err(fail)?;
+            let (deauthorize, deletion) =
+                crate::service::meta::callback_urls(&state.config().public_url, &row.id);
             if json_out {
+                view["callback_urls"] =
+                    json!({"deauthorize": deauthorize, "data_deletion": deletion});
                 println!("{view}");
             } else {
                 println!(
@@ -140,6 +147,7 @@ pub async fn apps(
                 if let Some(s) = view.get("webhook_secret").and_then(|v| v.as_str()) {
                     println!("webhook secret (shown once): {s}");
                 }
+                print_callback_urls(&deauthorize, &deletion);
             }
         }
         AppsCommand::List => {
@@ -193,6 +201,7 @@ pub async fn apps(
                     webhook_url.map(Some)
                 },
                 rotate_webhook_secret,
+                ..apps::AppChanges::default()
             };
             let updated = apps::update(state, &cli_actor(), &id, changes)
                 .await
@@ -215,9 +224,14 @@ pub async fn apps(
         AppsCommand::Doctor { id } => {
             let d = apps::doctor(state, &id).await.map_err(fail)?;
             let (problems, notes) = (&d.problems, &d.notes);
+            let (deauthorize, deletion) =
+                crate::service::meta::callback_urls(&state.config().public_url, &d.app_id);
             if json_out {
-                println!("{}", serde_json::to_value(&d)?);
+                let mut v = serde_json::to_value(&d)?;
+                v["callback_urls"] = json!({"deauthorize": deauthorize, "data_deletion": deletion});
+                println!("{v}");
             } else {
+                print_callback_urls(&deauthorize, &deletion);
                 for n in notes {
                     println!("note: {n}");
                 }
@@ -234,6 +248,14 @@ pub async fn apps(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to paste into the App Dashboard (Instagram > API setup with Instagram login >
+/// Business login settings).
+fn print_callback_urls(deauthorize: &str, deletion: &str) {
+    println!("register in the App Dashboard (Business login settings):");
+    println!("  Deauthorize callback URL:   {deauthorize}");
+    println!("  Data deletion request URL:  {deletion}");
 }
 
 pub async fn token(
@@ -313,12 +335,32 @@ pub async fn audit_cmd(
                 }
             }
         }
+        AuditCommand::Relink => {
+            if state.vault().ring().audit_key().is_none() {
+                anyhow::bail!(
+                    "the key ring has no audit key: `igbroker keys add` gives a ring file one; with IGBROKER_KEYS__RING add an `audit:<base64 of 32 bytes>` entry"
+                );
+            }
+            let n = state.store().key_audit_chain().await?;
+            if json_out {
+                println!("{}", json!({"relinked": n}));
+            } else if n == 0 {
+                println!(
+                    "nothing to do: the audit log is already linked under the audit key (or empty)"
+                );
+            } else {
+                println!("checked and linked {n} audit entries under the audit key");
+            }
+        }
         AuditCommand::Verify => match state.store().verify_audit().await? {
             igbroker_store::ChainCheck::Intact { entries } => {
                 if json_out {
                     println!("{}", json!({"intact": true, "entries": entries}));
                 } else {
                     println!("audit log intact: {entries} entries");
+                    if let Ok((seq, head)) = state.store().audit_head().await {
+                        println!("head: entry {seq} {head}");
+                    }
                 }
             }
             igbroker_store::ChainCheck::Broken { at_seq, reason } => {
@@ -329,6 +371,18 @@ pub async fn audit_cmd(
                     );
                 } else {
                     println!("audit log BROKEN at entry {at_seq}: {reason}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+            igbroker_store::ChainCheck::NeedsKey { at_seq } => {
+                let reason = "the entries are linked with the audit key, which this key ring lacks; run with the ring that has its [audit] key";
+                if json_out {
+                    println!(
+                        "{}",
+                        json!({"intact": null, "at_seq": at_seq, "reason": reason})
+                    );
+                } else {
+                    println!("audit log NOT CHECKED from entry {at_seq}: {reason}");
                 }
                 return Ok(ExitCode::from(1));
             }

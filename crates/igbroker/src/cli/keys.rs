@@ -77,10 +77,20 @@ pub async fn run(config: &Config, command: KeysCommand, json: bool) -> anyhow::R
             }
             let mut ring = server::load_key_ring(config)?;
             let v = ring.add_version();
+            // A ring made before audit keys existed gets one now.
+            let audit_added = ring.ensure_audit_key();
             ring.write_file(path)?;
             if json {
-                println!("{}", json!({"added_version": v}));
+                println!(
+                    "{}",
+                    json!({"added_version": v, "audit_key_added": audit_added})
+                );
             } else {
+                if audit_added {
+                    println!(
+                        "added an audit key: run `igbroker audit relink` once to link the existing audit log under it"
+                    );
+                }
                 println!(
                     "added key version {v} (active; running brokers pick it up within {} s; `igbroker keys rotate` makes it current)",
                     replica::HEARTBEAT.as_secs()
@@ -297,7 +307,9 @@ pub async fn rotate(
 ) -> anyhow::Result<ExitCode> {
     let from_env = config.keys.ring.is_some();
     let mut ring = server::load_key_ring(config)?;
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open(&config.database_url)
+        .await?
+        .with_audit_key(ring.audit_key().cloned());
     let target = ring.newest_version();
     let previous = ring.current_version();
 

@@ -24,11 +24,19 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let scheduler = state.config().refresh.scheduler.then(|| {
         tokio::spawn(crate::worker::scheduler::Scheduler::new(state.clone()).run(shutdown.clone()))
     });
+    let anomaly = state
+        .config()
+        .refresh
+        .scheduler
+        .then(|| tokio::spawn(crate::worker::anomaly::run(state.clone(), shutdown.clone())));
     let result = server::serve(listener, state, stop).await;
     // The HTTP side has drained; now let background work finish or give back its leases.
     trigger.fire();
     if let Some(s) = scheduler {
         let _ = s.await;
+    }
+    if let Some(a) = anomaly {
+        let _ = a.await;
     }
     // Lets the replica remove its row on a clean shutdown.
     let _ = replica.await;

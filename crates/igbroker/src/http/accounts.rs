@@ -68,7 +68,7 @@ async fn owned(
     id: &str,
 ) -> ApiResult<igbroker_store::AccountRow> {
     let acc = accounts::get(state, id).await?;
-    caller.require_app(&acc.app_id)?;
+    caller.require_app_of("account", id, &acc.app_id)?;
     Ok(acc)
 }
 
@@ -153,21 +153,25 @@ pub async fn graph(
     body: Bytes,
 ) -> ApiResult<Response> {
     caller.require(ApiScope::Graph)?;
-    if method != Method::GET
-        && igbroker_core::scopes::required_for(method.as_str(), &path)
-            .contains(&igbroker_core::InstagramScope::ContentPublish)
-    {
-        caller.require(ApiScope::Publish)?;
-    }
     owned(&state, &caller, &id).await?;
-    let path = graph::check_path(&path)?;
     let mut params: Vec<(String, String)> = match query.as_deref() {
         Some(q) => serde_urlencoded::from_str(q)
             .map_err(|e| ApiError::InvalidRequest(format!("the query string is not valid: {e}")))?,
         None => Vec::new(),
     };
     params.extend(body_params(&headers, &body)?);
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+    // The allow-list decides before anything leaves the broker: path, method, reserved
+    // parameters (query, form and JSON alike), and the scopes the call needs.
+    let route = igbroker_core::graph_policy::check(
+        method.as_str(),
+        &path,
+        params.iter().map(|(k, _)| k.as_str()),
+    )
+    .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    for scope in &route.api_scopes {
+        caller.require(*scope)?;
+    }
+    let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes())
         .map_err(|_| ApiError::InvalidRequest("unsupported method".into()))?;
     let answer = graph::call(
         &state,
@@ -175,7 +179,7 @@ pub async fn graph(
         &caller.actor(),
         graph::GraphCall {
             method,
-            path,
+            path: route.path,
             params,
         },
     )

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::apps::{self, AppChanges, AppView, NewApp};
+use crate::service::instagram_webhooks;
 use crate::state::AppState;
 use crate::util::{PageQuery, page};
 
@@ -66,11 +67,9 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     caller.require(ApiScope::AppsWrite)?;
     caller.require_app(&id)?;
-    let updated = apps::update(&state, &caller.actor(), &id, req).await?;
-    Ok(Json(apps::shown_once(
-        &updated.row,
-        updated.webhook_secret,
-    )?))
+    Ok(Json(
+        instagram_webhooks::update_app(&state, &caller.actor(), &id, req).await?,
+    ))
 }
 
 pub async fn delete(

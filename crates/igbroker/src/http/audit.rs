@@ -33,7 +33,7 @@ pub async fn list(
     match (&q.account_id, caller.app_ids.is_empty()) {
         (Some(id), false) => {
             let acc = accounts::get(&state, id).await?;
-            caller.require_app(&acc.app_id)?;
+            caller.require_app_of("account", id, &acc.app_id)?;
         }
         (None, false) => {
             return Err(ApiError::Forbidden(

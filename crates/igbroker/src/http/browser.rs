@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use igbroker_core::ApiScope;
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
+use crate::http::browser_guard;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::connect::{self, CallbackQuery, NewSession, SessionView};
 use crate::state::AppState;
@@ -37,7 +38,7 @@ pub async fn show_session(
         .require(ApiScope::Connect)
         .or_else(|_| caller.require(ApiScope::AccountsRead))?;
     let row = connect::get(&state, &id).await?;
-    caller.require_app(&row.app_id)?;
+    caller.require_app_of("connect session", &id, &row.app_id)?;
     Ok(Json(SessionView::from_row(&state, &row)))
 }
 
@@ -56,17 +57,54 @@ fn redirect(location: &str) -> Response {
 
 pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let location = connect::authorize_redirect(&state, &id).await?;
-    Ok(redirect(&location))
+    let session = connect::get(&state, &id).await?;
+    let cookie = browser_guard::bind_browser(&state, &id, session.expires_at).await?;
+    let mut resp = redirect(&location);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(axum::http::header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 pub async fn callback(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    headers: axum::http::HeaderMap,
     QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Response> {
+    // Only the browser that opened the connect link may finish it: a consent page
+    // completed elsewhere (a link sent to a victim, say) is refused.
+    if let Some(raw) = q.state.as_deref().filter(|s| !s.is_empty())
+        && !browser_guard::same_browser(&state, &headers, raw).await?
+    {
+        return Ok(wrong_browser_page());
+    }
     let outcome = connect::handle_callback(&state, q).await?;
     Ok(match outcome.redirect_location() {
         Some(loc) => redirect(&loc),
         None => crate::http::ui::result::page(&state, &headers, &outcome).await,
     })
+}
+
+fn wrong_browser_page() -> Response {
+    let body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Start again from the app</title></head><body>\
+         <h1>Start again from the app</h1>\
+         <p>This Instagram connection was started in another browser (or its cookie was removed), \
+         so it cannot be finished here. Nothing was connected.</p>\
+         <p>Go back to the app that sent you and start again from there, in this browser.</p>\
+         <p id=\"status\">wrong_browser</p></body></html>";
+    (
+        StatusCode::BAD_REQUEST,
+        [(CACHE_CONTROL, "no-store")],
+        Html(body),
+    )
+        .into_response()
+}
+
+/// Escapes text for HTML written by hand (the Meta callbacks' pages).
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }

@@ -24,7 +24,29 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 /// Prometheus exposition (no API key: counts and outcomes only, no ids).
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    use secrecy::ExposeSecret as _;
+    // Empty (the default) means no token is needed.
+    if let Some(expected) = &state.config().metrics.bearer_token
+        && !expected.expose_secret().is_empty()
+    {
+        let expected = expected.expose_secret();
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+        if !same {
+            return Err(ApiError::Unauthorized(
+                "GET /metrics needs `Authorization: Bearer <metrics.bearer_token>`".into(),
+            ));
+        }
+    }
     let body = crate::telemetry::render(&state).await?;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

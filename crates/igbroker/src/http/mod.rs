@@ -8,12 +8,14 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod browser;
+pub mod browser_guard;
 pub mod extract;
 pub mod health;
+pub mod meta;
+pub mod meta_webhooks;
 pub mod request_id;
+pub mod suspension;
 pub mod ui;
-
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -24,6 +26,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
+    let limits = state.config().limits.clone();
     let v1 = Router::new()
         .route("/apps", post(apps::create).get(apps::list))
         .route(
@@ -40,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/token", get(accounts::token))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
+        .route("/accounts/{id}/suspend", post(suspension::suspend))
+        .route("/accounts/{id}/resume", post(suspension::resume))
         .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
         .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
@@ -55,17 +60,96 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{id}", get(browser::connect))
         .route(
             "/oauth/callback",
-            get(browser::callback).layer(axum::middleware::from_fn(ui::security_headers)),
+            get(browser::callback).layer(axum::middleware::from_fn(browser_guard::page_headers)),
         )
         .merge(ui::router())
+        .route(
+            "/meta/webhooks/{app_id}",
+            get(meta_webhooks::verify).post(meta_webhooks::notify),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_json_depth,
+            json_depth,
+        ))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // Meta's callbacks refuse an oversized body with a 400 of their own.
+        .merge(meta::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            in_flight,
+        ))
+        .layer(axum::middleware::from_fn(browser_guard::security_headers))
         .layer(axum::middleware::from_fn(request_id::middleware))
-        .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(120),
+            limits.request_timeout,
         ))
         .with_state(state)
+}
+
+/// At most `[limits] max_in_flight` requests run at once; more are answered 503 at once
+/// rather than queued. Health checks are exempt, so an overloaded broker still says so.
+async fn in_flight(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
+    match state.limiter().enter() {
+        Some(_permit) => next.run(req).await,
+        None => {
+            let mut r = axum::response::IntoResponse::into_response(ApiError::Unavailable(
+                "the broker is at its limit of requests in flight; retry shortly".into(),
+            ));
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            r
+        }
+    }
+}
+
+/// Refuses JSON bodies nested deeper than `[limits] max_json_depth` before any parser
+/// walks them. The body is already capped by the body limit.
+async fn json_depth(
+    axum::extract::State(max): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let is_json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !is_json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError::InvalidRequest("the request body is too large or was cut off".into()),
+            )
+                .into_response();
+        }
+    };
+    if crate::limits::json_too_deep(&bytes, max) {
+        return ApiError::InvalidRequest(format!("the JSON body nests deeper than {max} levels"))
+            .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }

@@ -70,8 +70,24 @@ pub fn webhook_secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "webhook_secret")
 }
 
+/// The rotated-out webhook secret has its own binding, like the previous client secret.
+pub fn previous_webhook_secret_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "previous_webhook_secret")
+}
+
+/// Where an app's webhook verify token (Meta's `hub.verify_token`) is sealed.
+pub fn verify_token_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "webhook_verify_token")
+}
+
 pub fn secret_aad(app_id: &str) -> Aad<'_> {
     Aad::new("apps", app_id, "client_secret")
+}
+
+/// The previous client secret has its own binding, so a value copied between the two
+/// columns does not open.
+pub fn previous_secret_aad(app_id: &str) -> Aad<'_> {
+    Aad::new("apps", app_id, "previous_client_secret")
 }
 
 /// Registers an app (audited as `app.created`); returns it and, when it has a
@@ -107,7 +123,7 @@ pub async fn create(
     };
     let origins = valid_origins(&req.return_origins)?;
     if let Some(w) = &req.webhook_url {
-        valid_webhook_url(w)?;
+        valid_webhook_url(state, w).await?;
     }
     let id = PrefixedId::generate(IdKind::App).into_string();
     let sealed = state.vault().seal_str(&secret_aad(&id), secret)?;
@@ -185,10 +201,27 @@ fn valid_origins(list: &[String]) -> Result<Vec<String>> {
     Ok(origins)
 }
 
-fn valid_webhook_url(url: &str) -> Result<()> {
-    validate_redirect_uri(url)
-        .map(|_| ())
-        .map_err(|e| Error::Invalid(e.to_string().replace("redirect_uri", "webhook_url")))
+/// Meta echoes the verify token in a query string: printable, without spaces, at most 256.
+fn valid_verify_token(token: &str) -> Result<&str> {
+    if token.is_empty() || token.len() > 256 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::Invalid(
+            "verify_token must be 1 to 256 printable ASCII characters without spaces".into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// The `[webhooks]` policy, applied when a URL is registered (and again at each delivery,
+/// on the addresses the name resolves to then).
+async fn valid_webhook_url(state: &AppState, url: &str) -> Result<()> {
+    if url.len() > 2048 {
+        return Err(Error::Invalid(
+            "webhook_url must be at most 2048 characters".into(),
+        ));
+    }
+    crate::webhook_net::check_destination(state.webhook_policy(), url)
+        .await
+        .map_err(|e| Error::Invalid(format!("webhook_url: {e}")))
 }
 
 /// `PATCH /v1/apps/{id}`: absent fields stay; `webhook_url: null` removes the webhook.
@@ -211,6 +244,12 @@ pub struct AppChanges {
     /// A new signing secret, shown once in the answer.
     #[serde(default)]
     pub rotate_webhook_secret: bool,
+    /// Relay Instagram's webhooks (`/meta/webhooks/{app_id}`) to the app's webhook.
+    #[serde(default)]
+    pub relay_instagram_webhooks: Option<bool>,
+    /// The verify token Meta's callback verification must present; stored sealed.
+    #[serde(default)]
+    pub verify_token: Option<SecretString>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -247,8 +286,19 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
         row.name = valid_name(name)?.to_string();
         changed.push("name");
     }
+    // The replaced secret keeps verifying Meta's callbacks for a grace period: requests
+    // signed before the change may still arrive.
+    let mut previous_secret = None;
     if let Some(secret) = &req.client_secret {
         let secret = valid_client_secret(secret)?;
+        // A secret that no longer opens (its key is gone) has nothing to keep.
+        if let Ok(old) = client_secret(state, &row) {
+            previous_secret = Some(
+                state
+                    .vault()
+                    .seal_str(&previous_secret_aad(&row.id), old.expose_secret())?,
+            );
+        }
         row.client_secret_enc = state.vault().seal_str(&secret_aad(&row.id), secret)?;
         changed.push("client_secret");
     }
@@ -266,10 +316,39 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if let Some(url) = &req.webhook_url {
         if let Some(u) = url {
-            valid_webhook_url(u)?;
+            valid_webhook_url(state, u).await?;
         }
         row.webhook_url = url.clone();
         changed.push("webhook_url");
+    }
+    let verify_token = match &req.verify_token {
+        Some(t) => {
+            let t = valid_verify_token(t.expose_secret())?;
+            changed.push("verify_token");
+            Some(state.vault().seal_str(&verify_token_aad(&row.id), t)?)
+        }
+        None => None,
+    };
+    if let Some(on) = req.relay_instagram_webhooks {
+        changed.push("relay_instagram_webhooks");
+        if on {
+            let has_token = verify_token.is_some()
+                || state
+                    .store()
+                    .instagram_relay(&row.id)
+                    .await?
+                    .is_some_and(|r| r.verify_token_enc.is_some());
+            if !has_token {
+                return Err(Error::Invalid(
+                    "relay_instagram_webhooks needs a verify_token: give the string you enter as \"Verify token\" in the App Dashboard's webhook settings".into(),
+                ));
+            }
+            if row.webhook_url.is_none() {
+                return Err(Error::Invalid(
+                    "relay_instagram_webhooks needs a webhook_url on the app to deliver the events to; set one in the same request".into(),
+                ));
+            }
+        }
     }
     if req.rotate_webhook_secret && row.webhook_url.is_none() {
         return Err(Error::Invalid(
@@ -279,7 +358,7 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if changed.is_empty() && !req.rotate_webhook_secret {
         return Err(Error::Invalid(
-            "nothing to change: give at least one of name, client_secret, scopes, redirect_uri, return_origins, webhook_url, rotate_webhook_secret".into(),
+            "nothing to change: give at least one of name, client_secret, scopes, redirect_uri, return_origins, webhook_url, rotate_webhook_secret, relay_instagram_webhooks, verify_token".into(),
         ));
     }
     // A webhook added now needs a secret; an existing one keeps its own unless rotated.
@@ -290,6 +369,16 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     } else {
         None
     };
+    // A rotated secret keeps signing beside the new one for the grace period, so the
+    // receiver can switch without refusing a delivery; a removed webhook forgets both.
+    let previous_webhook_secret = if webhook_secret.is_some() && had_webhook {
+        retire_webhook_secret(state, &row.id)
+            .await?
+            .map(|sealed| (sealed, state.now().saturating_add(grace_secs(state))))
+    } else {
+        None
+    };
+    let forget_previous = row.webhook_url.is_none() && had_webhook;
     let updated = audit::entry(
         state,
         actor,
@@ -304,6 +393,26 @@ pub async fn update(state: &AppState, actor: &str, id: &str, req: AppChanges) ->
     }
     if let Some((_, sealed)) = &webhook_secret {
         tx.set_app_webhook_secret(&row.id, sealed).await?;
+    }
+    if let Some((sealed, until)) = &previous_webhook_secret {
+        tx.set_previous_webhook_secret(&row.id, Some((sealed, *until)))
+            .await?;
+    } else if forget_previous {
+        tx.set_previous_webhook_secret(&row.id, None).await?;
+    }
+    if let Some(sealed) = &previous_secret {
+        let grace = i64::try_from(state.config().meta.previous_secret_grace.as_secs())
+            .unwrap_or(i64::MAX / 4);
+        tx.set_previous_client_secret(&row.id, sealed, state.now().saturating_add(grace))
+            .await?;
+    }
+    if req.relay_instagram_webhooks.is_some() || verify_token.is_some() {
+        tx.set_instagram_relay(
+            &row.id,
+            req.relay_instagram_webhooks,
+            verify_token.as_deref(),
+        )
+        .await?;
     }
     tx.append_audit(&[updated]).await?;
     tx.commit().await?;
@@ -332,6 +441,26 @@ pub fn client_secret(state: &AppState, app: &AppRow) -> Result<instagram_api::Cl
 }
 
 /// A new webhook signing secret: shown once to the caller, stored sealed.
+fn grace_secs(state: &AppState) -> i64 {
+    i64::try_from(state.config().webhooks.secret_rotation_grace.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// The current webhook secret, resealed for the previous-secret column; `None` when there
+/// is none or it no longer opens (its key is gone): nothing to keep signing with.
+async fn retire_webhook_secret(state: &AppState, app_id: &str) -> Result<Option<Vec<u8>>> {
+    let Some(sealed) = state.store().app_webhook_secret(app_id).await? else {
+        return Ok(None);
+    };
+    let Ok(secret) = state.vault().open(&webhook_secret_aad(app_id), &sealed) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        state
+            .vault()
+            .seal(&previous_webhook_secret_aad(app_id), &secret)?,
+    ))
+}
+
 fn new_webhook_secret(state: &AppState, app_id: &str) -> Result<(String, Vec<u8>)> {
     let secret = format!("whsec_{}", igbroker_core::secrets::random_token());
     let sealed = state
@@ -409,6 +538,35 @@ pub async fn doctor(state: &AppState, id: &str) -> Result<Diagnosis> {
         problems.push(format!(
             "webhook_url {w} is not https: signed events would cross the network in clear"
         ));
+    }
+    let code = crate::service::error::APP_NOT_APPROVED_CODE;
+    let (sessions, accounts) = state
+        .store()
+        .count_failures_with_code(&row.id, code)
+        .await?;
+    if sessions > 0 || accounts > 0 {
+        problems.push(format!(
+            "{sessions} connect session(s) and {accounts} account(s) failed with {code}: {}",
+            crate::service::error::APP_NOT_APPROVED
+        ));
+    } else {
+        notes.push(format!(
+            "while the app has Standard Access, only Instagram accounts added to it as testers can use it: others log in, then every call fails ({code}); add them as testers or obtain Advanced Access"
+        ));
+    }
+    if let Some(relay) = state.store().instagram_relay(&row.id).await? {
+        if relay.enabled && row.webhook_url.is_none() {
+            problems.push(
+                "Instagram webhooks are relayed but the app has no webhook_url: every event is dropped; set one".into(),
+            );
+        }
+        if relay.enabled || relay.verify_token_enc.is_some() {
+            notes.push(format!(
+                "Instagram webhooks: enter `{}/meta/webhooks/{}` as the callback URL and the app's verify token in the App Dashboard",
+                state.config().public_url.trim_end_matches('/'),
+                row.id
+            ));
+        }
     }
     Ok(Diagnosis {
         app_id: row.id,

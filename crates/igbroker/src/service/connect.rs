@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::service::apps::scope_names;
-use crate::service::error::{Error, Result};
+use crate::service::error::{Error, Result, describe_code};
 use crate::service::events::{self, ReconnectOffer, Subject};
-use crate::service::{accounts, apps, audit};
+use crate::service::{accounts, apps, audit, instagram_webhooks};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
@@ -55,6 +55,9 @@ pub struct SessionView {
     pub account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the error means and what fixes it, for codes that need more than their name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<&'static str>,
 }
 
 impl SessionView {
@@ -74,6 +77,7 @@ impl SessionView {
             scopes: scope_names(&s.scopes),
             account_id: s.result_account_id.clone().or_else(|| s.account_id.clone()),
             error: s.error.clone(),
+            error_description: s.error.as_deref().and_then(describe_code),
         }
     }
 }
@@ -259,7 +263,7 @@ impl Outcome {
         }
     }
 
-    /// `return_url?session_id=…&status=…&account_id=…|error=…`.
+    /// `return_url?session_id=…&status=…&account_id=…|error=…[&error_description=…]`.
     pub fn redirect_location(&self) -> Option<String> {
         let base = self.return_url.as_ref()?;
         let mut url = url::Url::parse(base).ok()?;
@@ -272,6 +276,9 @@ impl Outcome {
             }
             if let Some(e) = &self.error {
                 q.append_pair("error", e);
+                if let Some(d) = describe_code(e) {
+                    q.append_pair("error_description", d);
+                }
             }
         }
         Some(url.to_string())
@@ -346,8 +353,9 @@ pub async fn handle_callback(state: &AppState, q: CallbackQuery) -> Result<Outco
                 },
             )
             .await;
-            if let Err(e) = done {
-                fail_session(state, &session, &e).await?;
+            match done {
+                Ok((account_id, _)) => instagram_webhooks::after_connect(state, &account_id).await,
+                Err(e) => fail_session(state, &session, &e).await?,
             }
         }
         Err(e) => fail_session(state, &session, &e).await?,
@@ -681,10 +689,7 @@ pub async fn import(
             instagram_api::Error::Reauth { .. } => {
                 Error::Invalid(format!("Instagram does not accept this token: {e}"))
             }
-            other => Error::Upstream {
-                step: "token check (/me)",
-                source: other,
-            },
+            other => Error::upstream("token check (/me)")(other),
         })?;
     let end_user = req.end_user.unwrap_or_default();
     let (id, created) = store_connected(

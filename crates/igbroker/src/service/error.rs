@@ -43,6 +43,11 @@ pub enum Error {
         step: &'static str,
         source: instagram_api::Error,
     },
+    /// The app has Standard Access and the Instagram account is not one of its testers:
+    /// Instagram let it log in, then refuses every call with its token. Not a bad request,
+    /// not a revoked token: the app's configuration must change.
+    #[error("Instagram refused the {step}: {APP_NOT_APPROVED}")]
+    AppNotApprovedForUser { step: &'static str },
     /// Instagram answered, but not with what the broker needed.
     #[error("{0}")]
     UpstreamRefused(String),
@@ -68,8 +73,14 @@ impl Error {
         }
     }
 
+    /// Wraps a failure of Instagram at `step`; a Standard Access refusal gets its own kind.
     pub fn upstream(step: &'static str) -> impl FnOnce(instagram_api::Error) -> Error {
-        move |source| Error::Upstream { step, source }
+        move |source| match source {
+            instagram_api::Error::AppNotApprovedForUser { .. } => {
+                Error::AppNotApprovedForUser { step }
+            }
+            source => Error::Upstream { step, source },
+        }
     }
 
     /// The stable code callers match on, the same in JSON answers and CLI messages.
@@ -85,6 +96,7 @@ impl Error {
             Error::AccountMismatch => "account_mismatch",
             Error::MissingInstagramScope(_) => "missing_scope",
             Error::RateLimited { .. } => "rate_limited",
+            Error::AppNotApprovedForUser { .. } => APP_NOT_APPROVED_CODE,
             Error::Upstream { .. } | Error::UpstreamRefused(_) => "upstream_error",
             Error::Unavailable(_) => "unavailable",
             Error::Store(igbroker_store::StoreError::Unreachable { .. }) => "unavailable",
@@ -93,6 +105,17 @@ impl Error {
             Error::Store(_) | Error::Vault(_) | Error::Internal(_) => "internal",
         }
     }
+}
+
+/// The code of [`Error::AppNotApprovedForUser`], also a connect session's `error`.
+pub const APP_NOT_APPROVED_CODE: &str = "app_not_approved_for_user";
+
+/// What to do about [`Error::AppNotApprovedForUser`]: the two fixes, in one sentence.
+pub const APP_NOT_APPROVED: &str = "the app has Standard Access, which serves only the Instagram accounts added to the app as testers, and this account is not one of them; add the account as an Instagram tester of the app (App Dashboard > App roles > Roles, then accept the invitation in Instagram) or obtain Advanced Access for the app through App Review, then connect the account again";
+
+/// A longer explanation of an error code a connect session can end with, when there is one.
+pub fn describe_code(code: &str) -> Option<&'static str> {
+    (code == APP_NOT_APPROVED_CODE).then_some(APP_NOT_APPROVED)
 }
 
 fn not_active_message(status: AccountStatus) -> &'static str {

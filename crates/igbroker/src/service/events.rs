@@ -19,6 +19,11 @@ pub const ACCOUNT_CONNECTED: &str = "account.connected";
 pub const ACCOUNT_RECOVERED: &str = "account.recovered";
 pub const ACCOUNT_REVOKED: &str = "account.revoked";
 pub const ACCOUNT_REAUTH_REQUIRED: &str = "account.reauth_required";
+pub const ACCOUNT_DEAUTHORIZED: &str = "account.deauthorized";
+pub const ACCOUNT_DELETED: &str = "account.deleted";
+pub const ACCOUNT_ANOMALY: &str = "account.anomaly";
+/// One change of an Instagram webhook notification, relayed for an account.
+pub const INSTAGRAM_WEBHOOK: &str = "instagram.webhook";
 
 /// The signature a receiver recomputes: HMAC-SHA256 over `{timestamp}.{body}`,
 /// keyed with the app's webhook secret, as `sha256=<hex>`.
@@ -111,6 +116,42 @@ pub async fn account_event(
         app_id: acc.app_id.to_string(),
         event: event.to_string(),
         account_id: Some(acc.account_id.to_string()),
+        payload: payload.to_string(),
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        delivered_at: None,
+        failed_at: None,
+        last_error: None,
+    }))
+}
+
+/// `account.deleted`: the account and every record of its user are gone, so the event names
+/// only broker ids (the owning service maps the account id to its own user).
+pub async fn deleted_event(
+    state: &AppState,
+    account_id: &str,
+    app_id: &str,
+    confirmation_code: &str,
+) -> Result<Option<OutboxRow>> {
+    if !wanted(state, app_id).await? {
+        return Ok(None);
+    }
+    let now = state.now();
+    let id = PrefixedId::generate(IdKind::Audit)
+        .into_string()
+        .replacen("aud_", "evt_", 1);
+    let payload = json!({"id": id, "type": ACCOUNT_DELETED, "created_at": rfc3339(now), "data": {
+        "account_id": account_id,
+        "app_id": app_id,
+        "reason": "data_deletion_request",
+        "confirmation_code": confirmation_code,
+    }});
+    Ok(Some(OutboxRow {
+        id,
+        app_id: app_id.to_string(),
+        event: ACCOUNT_DELETED.to_string(),
+        account_id: Some(account_id.to_string()),
         payload: payload.to_string(),
         created_at: now,
         attempts: 0,

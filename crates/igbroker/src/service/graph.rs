@@ -21,36 +21,6 @@ pub struct GraphAnswer {
     pub body: Value,
 }
 
-pub fn check_path(path: &str) -> Result<String> {
-    let p = path.trim_matches('/');
-    if p.is_empty()
-        || p.len() > 512
-        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..")
-        || !p
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
-    {
-        return Err(Error::Invalid(format!(
-            "`{}` is not a Graph API path like `me` or `17841400000000001/media`",
-            path.chars().take(80).collect::<String>()
-        )));
-    }
-    // The version is the broker's choice (instagram.graph_version).
-    let first = p.split('/').next().unwrap_or("");
-    if first.starts_with('v')
-        && first[1..].contains('.')
-        && first[1..]
-            .replace('.', "")
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-    {
-        return Err(Error::Invalid(
-            "leave the version out of the path: the broker adds instagram.graph_version".into(),
-        ));
-    }
-    Ok(p.to_string())
-}
-
 pub async fn call(
     state: &AppState,
     account_id: &str,
@@ -72,17 +42,16 @@ pub async fn call(
             call.path
         )));
     }
-    if call
-        .params
-        .iter()
-        .any(|(k, _)| k == "access_token" || k == "appsecret_proof")
-    {
-        return Err(Error::Invalid(
-            "do not pass access_token: the broker adds the account's token".into(),
-        ));
-    }
-    let token = accounts::open_token(state, &acc)?;
-    let token = instagram_api::AccessToken::new(token.expose_secret().to_string());
+    // Checked again here, whoever the caller: no path or parameter the allow-list refuses
+    // is ever sent with a token.
+    igbroker_core::graph_policy::check(
+        call.method.as_str(),
+        &call.path,
+        call.params.iter().map(|(k, _)| k.as_str()),
+    )
+    .map_err(|e| Error::Invalid(e.to_string()))?;
+    let secret = accounts::open_token(state, &acc)?;
+    let token = instagram_api::AccessToken::new(secret.expose_secret().to_string());
     let method = call.method.clone();
     let result = state
         .instagram()
@@ -103,16 +72,45 @@ pub async fn call(
         "graph.call",
         Some(&acc.id),
         Some(&acc.app_id),
-        json!({"method": method.as_str(), "path": call.path, "ok": result.is_ok()}),
+        json!({"method": method.as_str(), "path": audited_path(&call.path, &acc), "ok": result.is_ok()}),
     )
     .await?;
-    match result {
+    let answer = match result {
         Ok(r) => Ok(GraphAnswer {
             status: r.status,
             body: r.body,
         }),
         Err(e) => Err(map_graph_error(state, &acc, e).await),
+    };
+    // Defence in depth: whatever Instagram answered, the caller never receives the token
+    // (an echoing endpoint, an error quoting its input).
+    let shown = match &answer {
+        Ok(a) => a.body.to_string(),
+        Err(e) => e.to_string(),
+    };
+    if contains_token(&shown, secret.expose_secret()) {
+        tracing::warn!(account_id = %acc.id, path = %call.path, "a Graph answer contained the account's token; withheld");
+        audit::record(
+            state,
+            actor,
+            "graph.answer_withheld",
+            Some(&acc.id),
+            Some(&acc.app_id),
+            json!({"method": method.as_str(), "path": call.path}),
+        )
+        .await?;
+        return Err(Error::UpstreamRefused(
+            "Instagram's answer contained the account's access token, so the broker withheld it; the call was recorded in the audit log".into(),
+        ));
     }
+    answer
+}
+
+/// Whether `text` holds the token, or its JSON-escaped form.
+fn contains_token(text: &str, token: &str) -> bool {
+    !token.is_empty()
+        && (text.contains(token)
+            || serde_json::to_string(token).is_ok_and(|q| text.contains(q.trim_matches('"'))))
 }
 
 async fn map_graph_error(
@@ -138,9 +136,29 @@ async fn map_graph_error(
         instagram_api::Error::BadRequest { .. } => {
             Error::Invalid(format!("Instagram refused the call: {e}"))
         }
+        instagram_api::Error::AppNotApprovedForUser { .. } => {
+            Error::AppNotApprovedForUser { step: "call" }
+        }
         other => Error::Upstream {
             step: "call",
             source: other,
         },
     }
+}
+
+/// The path as the audit log keeps it: the account's own Instagram ids become placeholders,
+/// so that entries name the user by broker id only and survive a data deletion.
+fn audited_path(path: &str, acc: &igbroker_store::AccountRow) -> String {
+    path.split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg == acc.ig_user_id {
+                "{ig_user_id}"
+            } else if !seg.is_empty() && seg == acc.ig_scoped_id {
+                "{ig_scoped_id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

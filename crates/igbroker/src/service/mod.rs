@@ -8,6 +8,9 @@
 //! apps                  registrations, their secrets
 //! events                the payload of every event for the owning service
 //! accounts              reading, showing and revoking accounts
+//! meta                  Meta's deauthorize and data-deletion callbacks
+//! anomaly               usage anomalies; suspending and resuming accounts
+//! instagram_webhooks    Meta's webhooks for an app, relayed to the owning service
 //! connect               sessions, the callback, import, marking re-auth
 //! refresh               one token's refresh under its lease
 //! tokens                handing a token out (may refresh first)
@@ -26,6 +29,11 @@ pub mod apps;
 pub mod events;
 
 pub mod accounts;
+
+pub mod meta;
+
+pub mod anomaly;
+pub mod instagram_webhooks;
 
 pub mod connect;
 

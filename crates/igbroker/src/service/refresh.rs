@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::service::error::{Error, Result};
+use crate::service::error::{APP_NOT_APPROVED, APP_NOT_APPROVED_CODE, Error, Result};
 use crate::service::{accounts, connect};
 use crate::state::AppState;
 
@@ -50,6 +50,8 @@ pub enum Outcome {
     /// Neither transient nor re-auth: long backoff, alert, status unchanged.
     Failing {
         message: String,
+        /// The app has Standard Access and the account is not a tester.
+        not_approved: bool,
     },
     /// The lease ran out before the result could be written; nothing was stored.
     LeaseLost,
@@ -111,7 +113,10 @@ pub async fn refresh_now(state: &AppState, id: &str, actor: &str) -> Result<Acco
             message: format!("Instagram is rate limiting this app: {message}"),
             retry_after_secs: d.as_secs().max(1),
         }),
-        Outcome::Transient { message, .. } | Outcome::Failing { message } => Err(
+        Outcome::Failing {
+            not_approved: true, ..
+        } => Err(Error::AppNotApprovedForUser { step: "refresh" }),
+        Outcome::Transient { message, .. } | Outcome::Failing { message, .. } => Err(
             Error::UpstreamRefused(format!("Instagram refused the refresh: {message}")),
         ),
         Outcome::Deferred => Err(Error::RateLimited {
@@ -234,7 +239,10 @@ async fn attempt(
                 let message =
                     "Instagram answered the refresh without extending the expiry".to_string();
                 record_failure(state, acc, owner, &message, false).await?;
-                return Ok(Outcome::Failing { message });
+                return Ok(Outcome::Failing {
+                    message,
+                    not_approved: false,
+                });
             }
             let update = TokenUpdate {
                 token_enc: state.vault().seal_str(
@@ -253,7 +261,9 @@ async fn attempt(
                 action: "token.refreshed".into(),
                 account_id: Some(acc.id.clone()),
                 app_id: Some(acc.app_id.clone()),
-                detail: json!({"expires_at": crate::util::rfc3339(expires_at)}).to_string(),
+                // Which replica refreshed, for following a token across a cluster.
+                detail: json!({"expires_at": crate::util::rfc3339(expires_at), "replica": state.node_id()})
+                    .to_string(),
             };
             let commit = RefreshCommit {
                 account_id: acc.id.clone(),
@@ -297,6 +307,18 @@ async fn classify(
     owner: &str,
     e: &instagram_api::Error,
 ) -> Result<Outcome> {
+    if let instagram_api::Error::AppNotApprovedForUser { .. } = e {
+        // Not the token's fault and not transient: the account keeps its status, and
+        // `last_error` says which change to the app fixes it.
+        let message = format!("{APP_NOT_APPROVED_CODE}: {APP_NOT_APPROVED}");
+        record_failure(state, acc, owner, &message, false).await?;
+        tracing::error!(account_id = %acc.id, app_id = %acc.app_id, "refresh refused: the app has Standard Access and the account is not a tester");
+        metrics::counter!("igbroker_refresh_total", "outcome" => "failing").increment(1);
+        return Ok(Outcome::Failing {
+            message,
+            not_approved: true,
+        });
+    }
     let message = e.to_string();
     if let instagram_api::Error::Reauth { reason, .. } = e {
         let why = reauth_reason(*reason);
@@ -328,7 +350,10 @@ async fn classify(
     record_failure(state, acc, owner, &message, false).await?;
     tracing::error!(account_id = %acc.id, app_id = %acc.app_id, error = %message, "refresh failing: neither transient nor re-auth; backing off long");
     metrics::counter!("igbroker_refresh_total", "outcome" => "failing").increment(1);
-    Ok(Outcome::Failing { message })
+    Ok(Outcome::Failing {
+        message,
+        not_approved: false,
+    })
 }
 
 /// The reason recorded on an account for each kind of re-auth error.

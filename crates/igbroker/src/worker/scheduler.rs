@@ -161,10 +161,11 @@ impl Scheduler {
     pub fn new(state: AppState) -> Scheduler {
         let concurrency = state.config().refresh.concurrency.max(1);
         let owner_prefix = format!("{}:sched:", state.node_id());
+        let http = state.webhook_http().clone();
         Scheduler {
             state,
             permits: Arc::new(Semaphore::new(concurrency)),
-            http: webhooks::http_client(),
+            http,
             owner_prefix,
         }
     }

@@ -2,13 +2,13 @@
 //! Events are written by the service layer on the transaction of their change;
 //! this only sends what was committed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use igbroker_core::{IdKind, PrefixedId};
 use igbroker_store::{OutboxRow, WebhookDelivery};
 
 use crate::service::Result;
-use crate::service::apps::webhook_secret_aad;
+use crate::service::apps::{previous_webhook_secret_aad, webhook_secret_aad};
 use crate::service::events::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::state::AppState;
 
@@ -26,18 +26,46 @@ pub async fn deliver(
     let now = state.now();
     let app = state.store().get_app(&row.app_id).await?;
     let target = app.as_ref().and_then(|a| a.webhook_url.clone());
-    let secret = match state.store().app_webhook_secret(&row.app_id).await? {
+    let secrets = state.store().app_webhook_secrets(&row.app_id).await?;
+    let secret = match &secrets.current {
         Some(sealed) => Some(
             state
                 .vault()
-                .open(&webhook_secret_aad(&row.app_id), &sealed)?,
+                .open(&webhook_secret_aad(&row.app_id), sealed)?,
         ),
         None => None,
     };
+    // A rotated-out secret signs too until its grace ends; one that no longer opens
+    // (its key retired) is skipped rather than failing the delivery.
+    let previous = secrets
+        .previous
+        .filter(|(_, until)| *until > now)
+        .and_then(|(sealed, _)| {
+            state
+                .vault()
+                .open(&previous_webhook_secret_aad(&row.app_id), &sealed)
+                .ok()
+        });
+    // The destination is checked now, on what the name resolves to now; the client's
+    // resolver checks again the addresses it connects to.
+    let refused = match &target {
+        Some(url) => crate::webhook_net::check_destination(state.webhook_policy(), url)
+            .await
+            .err(),
+        None => None,
+    };
     let (ok, status_code, error) = match (target, secret) {
+        _ if refused.is_some() => (
+            false,
+            None,
+            refused.map(|r| format!("delivery refused: {r}")),
+        ),
         (Some(url), Some(secret)) => {
             let body = row.payload.as_bytes().to_vec();
-            let signature = sign(&secret, now, &body);
+            let mut signature = sign(&secret, now, &body);
+            if let Some(previous) = &previous {
+                signature = format!("{signature}, {}", sign(previous, now, &body));
+            }
             let result = http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -61,7 +89,10 @@ pub async fn deliver(
                 Err(e) => (
                     false,
                     None,
-                    Some(format!("delivery failed: {}", e.without_url())),
+                    Some(format!(
+                        "delivery failed: {}",
+                        crate::webhook_net::describe(e)
+                    )),
                 ),
             }
         }
@@ -95,13 +126,4 @@ pub async fn deliver(
         tracing::warn!(outbox_id = %row.id, event = %row.event, attempts, error = %e, "webhook delivery failed");
     }
     Ok(ok)
-}
-
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default()
 }

@@ -350,24 +350,31 @@ pub struct PublishingLimit {
     /// Posts published in the current window.
     #[serde(default, deserialize_with = "crate::de::opt_u64")]
     pub quota_usage: Option<u64>,
-    /// The window and its cap, when requested.
+    /// The window and its cap, under its older name (`fields=…,config`).
     #[serde(default)]
     pub config: Option<QuotaConfig>,
+    /// The window and its cap (`fields=…,rate_limit_settings`, what this client asks for).
+    #[serde(default)]
+    pub rate_limit_settings: Option<QuotaConfig>,
 }
 
 impl PublishingLimit {
+    /// The window and its cap, whichever name Instagram answered with.
+    pub fn settings(&self) -> Option<&QuotaConfig> {
+        self.rate_limit_settings.as_ref().or(self.config.as_ref())
+    }
+
     /// Posts still allowed in the window, when both numbers are known.
     pub fn remaining(&self) -> Option<u64> {
         Some(
-            self.config
-                .as_ref()?
+            self.settings()?
                 .quota_total?
                 .saturating_sub(self.quota_usage?),
         )
     }
 }
 
-/// `config` of the publishing limit.
+/// `rate_limit_settings` (formerly `config`) of the publishing limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct QuotaConfig {
     /// Posts allowed per window (documented as 100, 50 or 25; read it, do not assume).
@@ -656,7 +663,7 @@ impl Client {
         }
     }
 
-    /// `GET /{ig-user-id}/content_publishing_limit?fields=quota_usage,config[&since=…]` —
+    /// `GET /{ig-user-id}/content_publishing_limit?fields=quota_usage,rate_limit_settings[&since=…]` —
     /// how many posts the rolling 24-hour window still allows.
     pub async fn content_publishing_limit(
         &self,
@@ -664,7 +671,10 @@ impl Client {
         ig_user_id: &str,
         since: Option<i64>,
     ) -> Result<PublishingLimit, Error> {
-        let mut params = vec![("fields".to_owned(), "quota_usage,config".to_owned())];
+        let mut params = vec![(
+            "fields".to_owned(),
+            "quota_usage,rate_limit_settings".to_owned(),
+        )];
         if let Some(s) = since {
             params.push(("since".to_owned(), s.to_string()));
         }

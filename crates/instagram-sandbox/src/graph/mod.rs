@@ -101,6 +101,22 @@ pub fn reject_fb(req: &ParsedRequest) -> Response {
     }
 }
 
+/// Standard Access serves only the app's testers. Meta lets anyone else log in and exchange
+/// the code; every later call with that token fails with the wrong-method text. Checked per
+/// call, so adding the account as a tester (or switching the app to Advanced) takes effect at
+/// once, as on Meta.
+pub fn check_approved(st: &State, rec: &TokenRecord, method: &Method) -> Result<(), GraphError> {
+    let admitted = match (st.apps.get(&rec.client_id), st.users.get(&rec.user_id)) {
+        (Some(app), Some(user)) => app.admits(&user.username),
+        _ => true,
+    };
+    if admitted {
+        Ok(())
+    } else {
+        Err(GraphError::not_approved_for_user(method.as_str()))
+    }
+}
+
 pub fn handle(sb: &Sandbox, req: &ParsedRequest, route: &RoutePath) -> Response {
     let is_me = route.segs.first().is_some_and(|s| s == "me");
     let Some(token) = bearer(req) else {
@@ -114,6 +130,7 @@ pub fn handle(sb: &Sandbox, req: &ParsedRequest, route: &RoutePath) -> Response 
     let checked = sb.read(
         |st| -> Result<(String, TokenRecord, RateLimit), GraphError> {
             let (key, rec) = check_token(st, &token, now)?;
+            check_approved(st, &rec, &req.method)?;
             let limit = st
                 .apps
                 .get(&rec.client_id)
@@ -168,8 +185,14 @@ pub enum Node {
     Comment(String),
 }
 
-/// Resolves a node id as seen by this token. Other users' objects do not exist for it.
-fn resolve_node(st: &State, rec: &TokenRecord, id: &str) -> Result<Node, GraphError> {
+/// Resolves a node id as seen by this token. Other users' objects do not exist for it: an
+/// unknown or foreign id is 100/33, a name where an id belongs (an alias) is 803.
+fn resolve_node(
+    st: &State,
+    rec: &TokenRecord,
+    method: &Method,
+    id: &str,
+) -> Result<Node, GraphError> {
     if id == "me" || id == rec.user_id {
         return Ok(Node::User);
     }
@@ -196,7 +219,11 @@ fn resolve_node(st: &State, rec: &TokenRecord, id: &str) -> Result<Node, GraphEr
     {
         return Ok(Node::Comment(id.to_owned()));
     }
-    Err(GraphError::no_such_object(id))
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        Err(GraphError::no_such_object_for(method.as_str(), id))
+    } else {
+        Err(GraphError::unknown_alias(id))
+    }
 }
 
 fn route_call(ctx: &Ctx<'_>) -> GraphResult {
@@ -204,12 +231,11 @@ fn route_call(ctx: &Ctx<'_>) -> GraphResult {
     let Some(first) = segs.first() else {
         return Err(GraphError::unsupported_get_root());
     };
-    let node = ctx.sb.read(|st| resolve_node(st, ctx.rec, first))?;
+    let node = ctx
+        .sb
+        .read(|st| resolve_node(st, ctx.rec, ctx.method(), first))?;
     match (node, segs.get(1).map(String::as_str), segs.len()) {
-        (_, _, n) if n > 2 => Err(GraphError::param(format!(
-            "Unknown path components: /{}",
-            segs[2..].join("/")
-        ))),
+        (_, _, n) if n > 2 => Err(GraphError::unknown_path(&segs[2..])),
         (Node::User, None, _) => user::node(ctx),
         (Node::User, Some("media"), _) => match *ctx.method() {
             Method::POST => publish::create_container(ctx),
@@ -221,19 +247,17 @@ fn route_call(ctx: &Ctx<'_>) -> GraphResult {
         (Node::User, Some("insights"), _) => insights::user_insights(ctx),
         (Node::User, Some("subscribed_apps"), _) => user::subscribed_apps(ctx),
         (Node::User, Some("stories"), _) => media::list_stories(ctx),
-        (Node::User, Some(edge), _) => Err(GraphError::nonexisting_field(edge, "User")),
+        (Node::User, Some(_), _) => Err(GraphError::unknown_path(&segs[1..])),
         (Node::Media(id), None, _) => media::node(ctx, &id),
         (Node::Media(id), Some("children"), _) => media::children(ctx, &id),
         (Node::Media(id), Some("insights"), _) => insights::media_insights(ctx, &id),
         (Node::Media(id), Some("comments"), _) => comments::media_comments(ctx, &id),
-        (Node::Media(_), Some(edge), _) => Err(GraphError::nonexisting_field(edge, "Media")),
+        (Node::Media(_), Some(_), _) => Err(GraphError::unknown_path(&segs[1..])),
         (Node::Container(id), None, _) => publish::container_node(ctx, &id),
-        (Node::Container(_), Some(edge), _) => {
-            Err(GraphError::nonexisting_field(edge, "ShadowIGMediaBuilder"))
-        }
+        (Node::Container(_), Some(_), _) => Err(GraphError::unknown_path(&segs[1..])),
         (Node::Comment(id), None, _) => comments::comment_node(ctx, &id),
         (Node::Comment(id), Some("replies"), _) => comments::replies(ctx, &id),
-        (Node::Comment(_), Some(edge), _) => Err(GraphError::nonexisting_field(edge, "Comment")),
+        (Node::Comment(_), Some(_), _) => Err(GraphError::unknown_path(&segs[1..])),
     }
 }
 

@@ -21,6 +21,8 @@ pub const VIDEO_PROCESSING_SECS: i64 = 10;
 pub const MAX_CONTAINERS_PER_DAY: usize = 400;
 pub const QUOTA_DURATION: i64 = 86_400;
 
+pub const STANDALONE_VIDEO: &str = "(#100) The media_type VIDEO is no longer supported for a single feed video: publish it with media_type=REELS. VIDEO is valid only for carousel items (is_carousel_item=true).";
+
 fn need_publish(ctx: &Ctx<'_>) -> Result<(), GraphError> {
     ctx.require_scope(SCOPE_PUBLISH, GraphError::permission_200(SCOPE_PUBLISH))
 }
@@ -59,7 +61,9 @@ pub fn create_container(ctx: &Ctx<'_>) -> GraphResult {
     }
     let (media_type, url, processing) = match requested.as_deref() {
         None | Some("IMAGE") => ("IMAGE", media_url(ctx, "image_url")?, IMAGE_PROCESSING_SECS),
-        Some("VIDEO") => ("VIDEO", media_url(ctx, "video_url")?, VIDEO_PROCESSING_SECS),
+        Some("VIDEO") if is_item => ("VIDEO", media_url(ctx, "video_url")?, VIDEO_PROCESSING_SECS),
+        // Standalone feed videos stopped working in November 2023: single videos are reels.
+        Some("VIDEO") => return Err(GraphError::param(STANDALONE_VIDEO)),
         Some("REELS") if !is_item => ("REELS", media_url(ctx, "video_url")?, VIDEO_PROCESSING_SECS),
         Some("STORIES") if !is_item => {
             if ctx.param("video_url").is_some() {
@@ -395,8 +399,9 @@ pub fn limit(ctx: &Ctx<'_>) -> GraphResult {
         for f in &fields {
             match f.name.as_str() {
                 "quota_usage" => out.insert("quota_usage".into(), json!(usage)),
-                "config" => out.insert(
-                    "config".into(),
+                // `config` is the older name; Meta's current sample asks for `rate_limit_settings`.
+                name @ ("config" | "rate_limit_settings") => out.insert(
+                    name.into(),
                     json!({ "quota_total": total, "quota_duration": QUOTA_DURATION }),
                 ),
                 other => {

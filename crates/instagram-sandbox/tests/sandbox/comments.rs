@@ -164,7 +164,11 @@ async fn comment_moderation() {
     )
     .await;
     assert_eq!(del.body, json!({ "success": true }));
-    assert_graph_error(&t.graph(&format!("/{cid}"), &long, &[]).await, 803, None);
+    assert_graph_error(
+        &t.graph(&format!("/{cid}"), &long, &[]).await,
+        100,
+        Some(33),
+    );
 
     let basic = t
         .long_token(&app, "acme_shop", "instagram_business_basic")

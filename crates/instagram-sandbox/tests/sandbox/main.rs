@@ -9,6 +9,7 @@ mod comments;
 mod control;
 mod events;
 mod faults;
+mod fidelity;
 mod insights;
 mod me;
 mod media;

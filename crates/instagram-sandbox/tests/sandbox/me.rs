@@ -112,7 +112,7 @@ async fn me_token_errors_use_the_graph_envelope() {
             &[],
         )
         .await;
-    assert_graph_error(&r, 803, None);
+    assert_graph_error(&r, 100, Some(33));
 }
 
 #[tokio::test]

@@ -191,6 +191,10 @@ async fn media_node_fields_and_other_users_media() {
         .await;
     let rival_token = t.long_token(&app, "rival", ALL_SCOPES).await;
     let theirs = ids(&t.graph("/me/media", &rival_token, &[]).await.body)[0].clone();
-    assert_graph_error(&t.graph(&format!("/{theirs}"), &long, &[]).await, 803, None);
-    assert_graph_error(&t.graph("/me/nonsense", &long, &[]).await, 100, None);
+    assert_graph_error(
+        &t.graph(&format!("/{theirs}"), &long, &[]).await,
+        100,
+        Some(33),
+    );
+    assert_graph_error(&t.graph("/me/nonsense", &long, &[]).await, 2500, None);
 }

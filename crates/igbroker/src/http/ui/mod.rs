@@ -13,22 +13,13 @@ pub mod timeline;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
-};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// No script at all, styles only from this origin, no framing, forms only to this origin.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,21 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/connect/{id}", get(connect::show))
         .route("/ui/apps", get(apps::list))
         .route("/ui/apps/{id}", get(apps::show))
-        .layer(axum::middleware::from_fn(security_headers))
-}
-
-/// Headers every dashboard answer carries (the callback's result page too).
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if !h.contains_key(CACHE_CONTROL) {
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
+        .layer(axum::middleware::from_fn(
+            crate::http::browser_guard::page_headers,
+        ))
 }
 
 async fn stylesheet() -> Response {

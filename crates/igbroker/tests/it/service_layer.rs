@@ -1,0 +1,357 @@
+//! The service layer's own guarantees: a change commits with its audit entry and
+//! its event or not at all, a key limited to some apps pages through exactly its
+//! apps, and the service modules form a chain without cycles.
+
+use std::collections::BTreeSet;
+
+use crate::common::{Backend, TestEnv, s};
+use igbroker_core::AccountStatus;
+use igbroker_store::Backend as StoreBackend;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// An app with a webhook (so that a revoke has an outbox event) and one account on it.
+async fn account_with_webhook(env: &TestEnv) -> (String, String) {
+    let app = env
+        .register_app(json!({"webhook_url": "http://127.0.0.1:9/hook"}))
+        .await;
+    let app_id = s(&app["id"]);
+    let account = env.connect_to(&app_id, crate::common::USER, "user-1").await;
+    (app_id, account)
+}
+
+/// Makes the database refuse inserts into `table` whose `column` is `value`.
+async fn refuse_inserts(env: &TestEnv, table: &str, column: &str, value: &str) {
+    let store = env.state.store();
+    let statements = match store.backend() {
+        StoreBackend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN NEW.{column} = '{value}'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        StoreBackend::Postgres => vec![
+            "CREATE FUNCTION refuse_insert() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql"
+                .to_string(),
+            format!(
+                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW
+                 WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION refuse_insert()"
+            ),
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+async fn revoked_audit_entries(env: &TestEnv, account: &str) -> usize {
+    env.state
+        .store()
+        .list_audit(Some(account), Some("account.revoked"), None, 0, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn revoked_events(env: &TestEnv, app_id: &str, account: &str) -> usize {
+    env.state
+        .store()
+        .list_outbox(Some(app_id), 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.event == "account.revoked" && r.account_id.as_deref() == Some(account))
+        .count()
+}
+
+async fn a_failed_write_leaves_the_revoke_uncommitted(backend: Backend, table: &str) {
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let (app_id, account) = account_with_webhook(&env).await;
+    let (column, value) = match table {
+        "audit_log" => ("action", "account.revoked"),
+        _ => ("event", "account.revoked"),
+    };
+    refuse_inserts(&env, table, column, value).await;
+
+    let result =
+        igbroker::service::accounts::revoke(&env.state, &account, "cli:test", "by the test").await;
+    let err = result.expect_err("the revoke must fail when its write is refused");
+    assert!(
+        matches!(err, igbroker::service::Error::Store(_)),
+        "a store error, not {err:?}"
+    );
+
+    let acc = env
+        .state
+        .store()
+        .get_account(&account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        acc.status,
+        AccountStatus::Active,
+        "the status change rolled back"
+    );
+    assert!(acc.token_enc.is_some(), "the token was not destroyed");
+    assert_eq!(revoked_audit_entries(&env, &account).await, 0);
+    assert_eq!(revoked_events(&env, &app_id, &account).await, 0);
+    // Through the API too: the account still serves its token.
+    let (st, body) = env.get(&format!("/v1/accounts/{account}/token")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn revoke_commits_nothing_when_its_audit_entry_fails_sqlite() {
+    a_failed_write_leaves_the_revoke_uncommitted(Backend::Sqlite, "audit_log").await;
+}
+
+#[tokio::test]
+async fn revoke_commits_nothing_when_its_audit_entry_fails_postgres() {
+    a_failed_write_leaves_the_revoke_uncommitted(Backend::Postgres, "audit_log").await;
+}
+
+#[tokio::test]
+async fn revoke_commits_nothing_when_its_event_fails_sqlite() {
+    a_failed_write_leaves_the_revoke_uncommitted(Backend::Sqlite, "webhook_outbox").await;
+}
+
+#[tokio::test]
+async fn revoke_commits_nothing_when_its_event_fails_postgres() {
+    a_failed_write_leaves_the_revoke_uncommitted(Backend::Postgres, "webhook_outbox").await;
+}
+
+async fn a_revoke_commits_with_its_audit_entry_and_event(backend: Backend) {
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let (app_id, account) = account_with_webhook(&env).await;
+    let (st, body) = env
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/v1/accounts/{account}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+
+    let acc = env
+        .state
+        .store()
+        .get_account(&account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(acc.status, AccountStatus::Revoked);
+    assert!(acc.token_enc.is_none(), "revocation destroys the token");
+    assert_eq!(revoked_audit_entries(&env, &account).await, 1);
+    assert_eq!(revoked_events(&env, &app_id, &account).await, 1);
+
+    // A second revoke changes nothing and records nothing more.
+    igbroker::service::accounts::revoke(&env.state, &account, "cli:test", "again")
+        .await
+        .unwrap();
+    assert_eq!(revoked_audit_entries(&env, &account).await, 1);
+    assert_eq!(revoked_events(&env, &app_id, &account).await, 1);
+}
+
+#[tokio::test]
+async fn a_revoke_commits_with_its_audit_entry_and_event_sqlite() {
+    a_revoke_commits_with_its_audit_entry_and_event(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_revoke_commits_with_its_audit_entry_and_event_postgres() {
+    a_revoke_commits_with_its_audit_entry_and_event(Backend::Postgres).await;
+}
+
+/// 120 apps of which every other one belongs to a limited key: paging with a
+/// small limit must hand the key exactly its 60, in full pages.
+async fn a_limited_key_pages_through_exactly_its_apps(backend: Backend) {
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let mut own = BTreeSet::new();
+    for i in 0..120 {
+        let (row, _) = igbroker::service::apps::create(
+            &env.state,
+            "cli:test",
+            serde_json::from_value(json!({
+                "name": format!("app {i}"),
+                "client_id": format!("client{i}"),
+                "client_secret": "secret",
+                "scopes": ["instagram_business_basic"],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        if i % 2 == 1 {
+            own.insert(row.id);
+        }
+    }
+    let own_list: Vec<String> = own.iter().cloned().collect();
+    let (_, key) = igbroker::service::api_keys::create(
+        env.state.store(),
+        "limited",
+        &["accounts:read".into()],
+        &own_list,
+        0,
+    )
+    .await
+    .unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut url = format!("{}/v1/apps?limit=7", env.broker);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let resp = env.http.get(&url).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value = resp.json().await.unwrap();
+        let data = body["data"].as_array().unwrap();
+        pages += 1;
+        seen.extend(data.iter().map(|a| s(&a["id"])));
+        match body["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(data.len(), 7, "a page before the last is full");
+                cursor = Some(c.to_string());
+            }
+            None => break,
+        }
+        assert!(pages < 20, "paging does not end");
+    }
+    assert_eq!(seen.len(), 60, "no app twice, none missing");
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), own);
+    assert_eq!(pages, 9, "60 apps in pages of 7");
+}
+
+#[tokio::test]
+async fn a_limited_key_pages_through_exactly_its_apps_sqlite() {
+    a_limited_key_pages_through_exactly_its_apps(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_limited_key_pages_through_exactly_its_apps_postgres() {
+    a_limited_key_pages_through_exactly_its_apps(Backend::Postgres).await;
+}
+
+/// The order of the service chain: a module may import only modules before it.
+const CHAIN: &[&str] = &[
+    "error",
+    "audit",
+    "apps",
+    "events",
+    "accounts",
+    "meta",
+    "anomaly",
+    "instagram_webhooks",
+    "connect",
+    "refresh",
+    "tokens",
+    "graph",
+];
+/// Modules outside the chain, which may use only `error`.
+const APART: &[&str] = &["api_keys", "rotation"];
+
+fn service_imports(source: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let names: Vec<&str> = CHAIN.iter().chain(APART).copied().collect();
+    for (i, _) in source.match_indices("service::") {
+        let rest = &source[i + "service::".len()..];
+        let group = if let Some(inner) = rest.strip_prefix('{') {
+            inner.split('}').next().unwrap_or("")
+        } else {
+            rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+        };
+        for part in group.split(',') {
+            let name = part.trim().split("::").next().unwrap_or("").trim();
+            if names.contains(&name) {
+                found.insert(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn service_modules_import_only_modules_before_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/service");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let module = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if module == "mod" {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let allowed: Vec<&str> = match CHAIN.iter().position(|m| *m == module) {
+            Some(at) => CHAIN[..at].to_vec(),
+            None if APART.contains(&module.as_str()) => vec!["error"],
+            None => panic!("service module `{module}` is in neither the chain nor APART"),
+        };
+        for import in service_imports(&source) {
+            if import == module {
+                continue;
+            }
+            assert!(
+                allowed.contains(&import.as_str()),
+                "service::{module} imports service::{import}, which comes after it in the chain"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, CHAIN.len() + APART.len());
+}
+
+#[test]
+fn the_import_scan_sees_grouped_and_single_imports() {
+    let found = service_imports(
+        "use crate::service::{accounts, audit};\nuse crate::service::refresh::require_usable;\n\
+         crate::service::events::sign(&[], 0, b\"\");",
+    );
+    let want: BTreeSet<String> = ["accounts", "audit", "refresh", "events"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn nothing_under_service_or_worker_speaks_http_and_service_never_calls_a_worker() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for dir in ["service", "worker"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in source.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                let worker = ["crate::worker"];
+                let also: &[&str] = if dir == "service" { &worker } else { &[] };
+                for banned in ["ApiError", "crate::http", "crate::cli", "axum::"]
+                    .iter()
+                    .chain(also)
+                {
+                    assert!(
+                        !code.contains(banned),
+                        "{}:{} uses `{banned}`: the service layer and workers return service::Error",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use crate::audit::AuditRow;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UiSessionRow {
@@ -19,8 +19,8 @@ pub struct UiSessionRow {
 
 const COLUMNS: &str = "id_hash, kind, actor, api_key_id, created_at, expires_at";
 
-impl Store {
-    pub async fn insert_ui_session(&self, row: &UiSessionRow) -> Result<(), StoreError> {
+impl Tx {
+    pub async fn insert_ui_session(&mut self, row: &UiSessionRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO ui_sessions (id_hash, kind, actor, api_key_id, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -31,9 +31,47 @@ impl Store {
         .bind(row.api_key_id.as_deref())
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(self.w())
+        .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    /// Uses up a one-time sign-in link: the delete is what makes it one-time, also
+    /// when two replicas see it at once.
+    pub async fn take_ui_link(
+        &mut self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<UiSessionRow>, StoreError> {
+        let sql = format!(
+            "DELETE FROM ui_sessions WHERE id_hash = $1 AND kind = 'link' AND expires_at > $2
+             RETURNING {COLUMNS}"
+        );
+        Ok(sqlx::query_as::<_, UiSessionRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(self.conn())
+            .await?)
+    }
+
+    /// Ends a browser session; whether there was one.
+    pub async fn delete_ui_session(&mut self, id_hash: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(self.conn())
+            .await?
+            .rows_affected()
+            == 1)
+    }
+}
+
+impl Store {
+    /// Stores a one-time sign-in link (it records no change an audit entry would name:
+    /// using it does).
+    pub async fn insert_ui_session(&self, row: &UiSessionRow) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.insert_ui_session(row).await?;
+        tx.commit().await
     }
 
     /// A live browser session; one signed in with an API key ends when the key is revoked.
@@ -53,32 +91,6 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.pool)
             .await?)
-    }
-
-    /// Uses up a one-time sign-in link: the delete is what makes it one-time, also
-    /// when two replicas see it at once.
-    pub async fn take_ui_link(
-        &self,
-        id_hash: &str,
-        now: i64,
-    ) -> Result<Option<UiSessionRow>, StoreError> {
-        let sql = format!(
-            "DELETE FROM ui_sessions WHERE id_hash = $1 AND kind = 'link' AND expires_at > $2
-             RETURNING {COLUMNS}"
-        );
-        Ok(sqlx::query_as::<_, UiSessionRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id_hash)
-            .bind(now)
-            .fetch_optional(self.w())
-            .await?)
-    }
-
-    pub async fn delete_ui_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(self.w())
-            .await?;
-        Ok(())
     }
 
     pub async fn prune_ui_sessions(&self, now: i64) -> Result<u64, StoreError> {

@@ -127,10 +127,16 @@ async fn run(label: &str, database_url: String, n: usize, requests: usize) {
     let server = tokio::spawn(igbroker::server::serve(listener, serve_state, async {
         let _ = stop_rx.await;
     }));
-    let cookie = igbroker::http::ui::session::open(&state, "ui:bench", None)
-        .await
-        .unwrap();
-    let cookie = cookie
+    let opened = igbroker::service::sign_in::open(
+        &state,
+        igbroker::service::sign_in::Identity {
+            actor: "ui:bench".into(),
+            api_key_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let cookie = igbroker::http::ui::session::session_cookie(&state, &opened)
         .to_str()
         .unwrap()
         .split(';')

@@ -74,7 +74,7 @@ impl Demo {
         }
         let dashboard_link = format!(
             "{}?next=/ui/connect",
-            crate::http::ui::session::create_link(&stack.state, "ui:demo")
+            crate::service::sign_in::create_link(&stack.state, "ui:demo")
                 .await
                 .map_err(|e| anyhow!("creating the dashboard sign-in link: {e}"))?
         );

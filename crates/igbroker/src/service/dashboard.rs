@@ -89,3 +89,22 @@ pub async fn lifecycle(
         .account_audit_of(&acc.id, actions, 500)
         .await?)
 }
+
+/// Every app, for the dashboard's lists and choosers (an installation has a handful).
+pub async fn all_apps(state: &AppState) -> Result<Vec<igbroker_store::AppRow>> {
+    Ok(state.store().all_apps().await?)
+}
+
+/// Whether an app has a webhook secret (the value itself is never shown again).
+pub async fn has_webhook_secret(state: &AppState, app_id: &str) -> Result<bool> {
+    Ok(state.store().app_webhook_secret(app_id).await?.is_some())
+}
+
+/// An app's newest webhook events with their delivery state, newest first.
+pub async fn recent_deliveries(
+    state: &AppState,
+    app_id: &str,
+    limit: i64,
+) -> Result<Vec<igbroker_store::OutboxRow>> {
+    Ok(state.store().recent_outbox(app_id, limit).await?)
+}

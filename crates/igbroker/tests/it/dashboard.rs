@@ -154,9 +154,11 @@ async fn only_admin_keys_sign_in(env: TestEnv) {
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(!b.cookie_header().contains("igb_session"));
 
-    // The admin key signs in: the cookie is HttpOnly, SameSite=Strict, not Secure over http.
+    // An admin key signs in: the cookie is HttpOnly, SameSite=Strict, not Secure over http.
+    // (A second one: the broker keeps its last unrestricted admin key from being revoked.)
+    let second_admin = api_key(&env, &["admin"], &[]).await;
     let mut b = Browser::new(&env);
-    let (st, h, _) = b.sign_in("api_key", &env.admin_key).await;
+    let (st, h, _) = b.sign_in("api_key", &second_admin).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     assert_eq!(location(&h), "/ui");
     let set = h
@@ -204,7 +206,7 @@ async fn only_admin_keys_sign_in(env: TestEnv) {
     let (st, _) = env
         .api(Method::DELETE, &format!("/v1/api-keys/{admin_id}"), None)
         .await;
-    assert!(st.is_success());
+    assert!(st.is_success(), "{st}");
     let (st, h, _) = b.get("/ui").await;
     assert_eq!((st, location(&h)), (StatusCode::SEE_OTHER, "/ui/sign-in"));
 }
@@ -501,7 +503,7 @@ both_backends_with!(
 );
 
 async fn a_sign_in_link_works_once(env: TestEnv) {
-    let link = igbroker::http::ui::session::create_link(&env.state, "ui:test")
+    let link = igbroker::service::sign_in::create_link(&env.state, "ui:test")
         .await
         .unwrap();
     let path = link.strip_prefix(&env.broker).unwrap().to_string();
@@ -530,3 +532,49 @@ async fn a_sign_in_link_works_once(env: TestEnv) {
     );
 }
 both_backends!(a_sign_in_link_works_once_, a_sign_in_link_works_once);
+
+async fn hostile_input_answers_as_a_page(env: TestEnv) {
+    let mut b = Browser::new(&env);
+    b.sign_in("api_key", &env.admin_key).await;
+    // A body that is not a form, and a cursor that is not one, are refused as pages that
+    // say what was wrong, with the page policy; nothing changes.
+    let resp = b
+        .http
+        .post(format!("{}/ui/connect", env.broker))
+        .header("cookie", b.cookie_header())
+        .header("content-type", "application/json")
+        .body("{\"app_id\": 1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("the form sent is not one this page takes"),
+        "{html}"
+    );
+    let (_, sessions) = env.get("/v1/audit?action=connect_session.created").await;
+    assert_eq!(sessions["data"].as_array().unwrap().len(), 0);
+    let (st, _, html) = b.get("/ui/accounts?cursor=%3Cscript%3E").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{html}");
+    assert!(!html.contains("<script>"), "input is escaped");
+    // Another id, or one of another kind, is a plain 404 page.
+    for path in [
+        "/ui/apps/app_0000",
+        "/ui/connect/cs_nope",
+        "/ui/accounts/acc_x/revoke",
+    ] {
+        let (st, _, html) = b.get(path).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {html}");
+    }
+}
+both_backends!(
+    hostile_input_answers_as_a_page_,
+    hostile_input_answers_as_a_page
+);

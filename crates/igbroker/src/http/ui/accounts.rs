@@ -4,19 +4,17 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::session::Admin;
 use super::sign_in::CsrfForm;
 use super::timeline::{self, Timeline};
-use super::{Chrome, Opt, UiResult, render, see_other, short_time};
+use super::{Chrome, Opt, UiForm, UiQuery, UiResult, render, see_other, short_time};
 use crate::error::ApiError;
 use crate::service::apps::scope_names;
-use crate::service::{accounts, apps, audit, connect, dashboard, refresh};
+use crate::service::{accounts, apps, connect, dashboard, refresh};
 use crate::state::AppState;
 use crate::util::{PageQuery, rfc3339};
 use igbroker_core::{AccountStatus, ConnectSessionStatus};
@@ -92,9 +90,7 @@ struct ListPage {
 }
 
 async fn app_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
-    Ok(state
-        .store()
-        .all_apps()
+    Ok(dashboard::all_apps(state)
         .await?
         .into_iter()
         .map(|a| (a.id, a.name))
@@ -108,7 +104,7 @@ fn username_of(a: &igbroker_store::AccountRow) -> String {
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(f): Query<Filter>,
+    UiQuery(f): UiQuery<Filter>,
 ) -> UiResult {
     let names = app_names(&state).await?;
     let page = PageQuery {
@@ -236,7 +232,7 @@ pub async fn show(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
+    UiQuery(q): UiQuery<ShowQuery>,
 ) -> UiResult {
     let notice = match q.done.as_deref() {
         Some("refreshed") => Some("The token was refreshed.".to_string()),
@@ -341,7 +337,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    UiForm(f): UiForm<CsrfForm>,
 ) -> UiResult {
     admin.check_csrf(&f.csrf)?;
     accounts::get(&state, &id).await?;
@@ -406,7 +402,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(f): Form<RevokeForm>,
+    UiForm(f): UiForm<RevokeForm>,
 ) -> UiResult {
     admin.check_csrf(&f.csrf)?;
     if f.confirm != "yes" {
@@ -423,14 +419,14 @@ pub async fn reconnect(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    UiForm(f): UiForm<CsrfForm>,
 ) -> UiResult<Response> {
     admin.check_csrf(&f.csrf)?;
     let acc = accounts::get(&state, &id).await?;
     if acc.status == AccountStatus::Revoked {
         return Err(crate::service::Error::NotActive(AccountStatus::Revoked).into());
     }
-    let session = connect::create(
+    let session = connect::create_by(
         &state,
         connect::NewSession {
             app_id: acc.app_id.clone(),
@@ -439,15 +435,7 @@ pub async fn reconnect(
             return_url: None,
             account_id: Some(acc.id.clone()),
         },
-    )
-    .await?;
-    audit::record(
-        &state,
         &admin.actor,
-        "connect_session.created",
-        Some(&acc.id),
-        Some(&acc.app_id),
-        json!({"session_id": session.id, "reconnect": true}),
     )
     .await?;
     Ok(see_other(&format!(

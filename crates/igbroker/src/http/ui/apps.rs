@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use super::session::Admin;
 use super::{Chrome, UiResult, render, short_time};
 use crate::service::apps::{self, AppView};
+use crate::service::dashboard;
 use crate::state::AppState;
 
 pub struct AppLine {
@@ -27,9 +28,7 @@ struct AppsPage {
 }
 
 pub async fn list(State(state): State<AppState>, admin: Admin) -> UiResult {
-    let apps = state
-        .store()
-        .all_apps()
+    let apps = dashboard::all_apps(&state)
         .await?
         .iter()
         .map(|r| {
@@ -92,10 +91,8 @@ struct AppPage {
 pub async fn show(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> UiResult {
     let row = apps::get(&state, &id).await?;
     let v = AppView::from_row(&row);
-    let has_webhook_secret = state.store().app_webhook_secret(&row.id).await?.is_some();
-    let deliveries = state
-        .store()
-        .recent_outbox(&row.id, 25)
+    let has_webhook_secret = dashboard::has_webhook_secret(&state, &row.id).await?;
+    let deliveries = dashboard::recent_deliveries(&state, &row.id, 25)
         .await?
         .into_iter()
         .map(|o| Delivery {

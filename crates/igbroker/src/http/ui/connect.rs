@@ -2,16 +2,14 @@
 //! admin to Instagram's (or the sandbox's) consent page, and shows how it ended.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::session::Admin;
-use super::{Chrome, Opt, UiResult, render, see_other, short_time};
+use super::{Chrome, Opt, UiForm, UiResult, render, see_other, short_time};
 use crate::service::apps::scope_names;
 use crate::service::connect::{self, NewSession, SessionView};
-use crate::service::{apps, audit};
+use crate::service::{apps, dashboard};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -25,9 +23,7 @@ struct ConnectPage {
 }
 
 pub async fn form(State(state): State<AppState>, admin: Admin) -> UiResult {
-    let apps = state
-        .store()
-        .all_apps()
+    let apps = dashboard::all_apps(&state)
         .await?
         .into_iter()
         .enumerate()
@@ -59,11 +55,11 @@ pub struct StartForm {
 pub async fn start(
     State(state): State<AppState>,
     admin: Admin,
-    Form(f): Form<StartForm>,
+    UiForm(f): UiForm<StartForm>,
 ) -> UiResult {
     admin.check_csrf(&f.csrf)?;
     let end_user = f.end_user.trim();
-    let row = connect::create(
+    let row = connect::create_by(
         &state,
         NewSession {
             app_id: f.app_id.clone(),
@@ -72,15 +68,7 @@ pub async fn start(
             return_url: None,
             account_id: None,
         },
-    )
-    .await?;
-    audit::record(
-        &state,
         &admin.actor,
-        "connect_session.created",
-        None,
-        Some(&row.app_id),
-        json!({"session_id": row.id}),
     )
     .await?;
     Ok(see_other(&format!("/ui/connect/{}", row.id)))

@@ -13,8 +13,11 @@ pub mod timeline;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -133,6 +136,46 @@ impl IntoResponse for UiError {
 }
 
 pub type UiResult<T = Response> = Result<T, UiError>;
+
+/// A submitted form; a body that is not one answers as a page naming what was wrong.
+pub struct UiForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for UiForm<T>
+where
+    axum::Form<T>: FromRequest<S, Rejection = FormRejection>,
+    S: Send + Sync,
+{
+    type Rejection = UiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, UiError> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(UiForm(v)),
+            Err(e) => Err(UiError(ApiError::InvalidRequest(format!(
+                "the form sent is not one this page takes: {}",
+                e.body_text()
+            )))),
+        }
+    }
+}
+
+/// A page's query string, refused as a page like [`UiForm`].
+pub struct UiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for UiQuery<T>
+where
+    T: Send,
+    crate::http::extract::QueryParams<T>: FromRequestParts<S, Rejection = ApiError>,
+    S: Send + Sync,
+{
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, UiError> {
+        crate::http::extract::QueryParams::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| UiQuery(q.0))
+            .map_err(UiError)
+    }
+}
 
 /// Renders a page; a template failure is an internal error, never a half page.
 pub fn render<T: Template>(page: &T) -> Response {

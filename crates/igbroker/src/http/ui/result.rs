@@ -66,13 +66,10 @@ pub async fn page(state: &AppState, headers: &HeaderMap, o: &Outcome) -> Respons
     // Only a signed-in admin (the cookie reaches this page when Instagram and the broker
     // are the same site, as with the sandbox) gets a link into the dashboard.
     let admin = match super::session::read_cookie(headers, super::session::cookie_name(state)) {
-        Some(secret) => state
-            .store()
-            .find_ui_session(&igbroker_core::secrets::sha256_hex(secret), state.now())
-            .await
-            .ok()
-            .flatten()
-            .is_some(),
+        Some(secret) => matches!(
+            crate::service::sign_in::find(state, secret).await,
+            Ok(Some(_))
+        ),
         None => false,
     };
     let page = ResultPage {

@@ -1,24 +1,18 @@
-//! Dashboard sign-in: an admin API key or the configured admin password opens a
-//! server-side session. The cookie holds a random secret; the database holds only
-//! its SHA-256, so every replica recognises it and a database leak signs nobody in.
-//! Each form carries a CSRF token derived from that secret.
+//! The dashboard's cookies: the session cookie (its secret opens a session kept by
+//! `service::sign_in`), the sign-in form's own CSRF cookie, and the CSRF token every
+//! form carries, derived from the cookie's secret.
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, LOCATION};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use igbroker_core::ApiScope;
 use igbroker_core::secrets::{random_token, sha256_hex};
-use igbroker_store::UiSessionRow;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::service::sign_in;
 use crate::state::AppState;
-
-/// How long a one-time sign-in link (the demo prints one) stays usable.
-pub const LINK_TTL_SECS: i64 = 15 * 60;
 /// How long the sign-in form's CSRF cookie lives.
 const PRE_TTL_SECS: i64 = 30 * 60;
 
@@ -44,7 +38,7 @@ pub fn secure(state: &AppState) -> bool {
     state.config().public_url.starts_with("https://")
 }
 
-fn cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+pub fn cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if secure(state) { "; Secure" } else { "" };
     let text =
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
@@ -96,8 +90,9 @@ impl Admin {
         }
     }
 
-    pub fn session_hash(&self) -> String {
-        sha256_hex(&self.secret)
+    /// Ends this session everywhere, audited.
+    pub async fn sign_out(&self, state: &AppState) -> Result<(), crate::service::Error> {
+        sign_in::close(state, &self.secret, &self.actor).await
     }
 }
 
@@ -120,13 +115,9 @@ impl FromRequestParts<AppState> for Admin {
         let Some(secret) = read_cookie(&parts.headers, cookie_name(state)) else {
             return Err(SignInRequired.into_response());
         };
-        match state
-            .store()
-            .find_ui_session(&sha256_hex(secret), state.now())
-            .await
-        {
-            Ok(Some(row)) => Ok(Admin {
-                actor: row.actor,
+        match sign_in::find(state, secret).await {
+            Ok(Some(actor)) => Ok(Admin {
+                actor,
                 csrf: csrf_for(secret),
                 secret: secret.to_string(),
             }),
@@ -136,103 +127,13 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// What the sign-in form may carry.
-pub enum Credential<'a> {
-    ApiKey(&'a str),
-    Password(&'a str),
-}
-
-/// Checks a credential; the answer names the actor and, for a key, its id. A key must hold
-/// `admin` for every app: the dashboard shows and changes everything.
-pub async fn authenticate(
-    state: &AppState,
-    cred: Credential<'_>,
-) -> Result<(String, Option<String>), ApiError> {
-    let refused = || {
-        ApiError::Unauthorized(
-            "sign-in refused: use an API key with the `admin` scope for every app, or the admin password".into(),
-        )
-    };
-    match cred {
-        Credential::ApiKey(key) => {
-            let row = state
-                .store()
-                .find_api_key(&sha256_hex(key.trim()))
-                .await?
-                .ok_or_else(refused)?;
-            let scopes = ApiScope::parse_list(&[row.scopes.as_str()])
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            if !scopes.contains(&ApiScope::Admin) || !row.app_ids.trim().is_empty() {
-                return Err(refused());
-            }
-            Ok((format!("ui:api_key:{}", row.id), Some(row.id)))
-        }
-        Credential::Password(pw) => {
-            let hash = state.config().ui.admin_password_hash.trim();
-            if hash.is_empty() {
-                return Err(ApiError::Unauthorized(
-                    "no admin password is configured (ui.admin_password_hash); sign in with an admin API key".into(),
-                ));
-            }
-            let parsed = PasswordHash::new(hash)
-                .map_err(|_| ApiError::Internal("ui.admin_password_hash is not valid".into()))?;
-            Argon2::default()
-                .verify_password(pw.as_bytes(), &parsed)
-                .map_err(|_| refused())?;
-            Ok(("ui:admin".to_string(), None))
-        }
-    }
-}
-
-/// Opens a session: stores its hash and answers the `Set-Cookie` header.
-pub async fn open(
-    state: &AppState,
-    actor: &str,
-    api_key_id: Option<String>,
-) -> Result<HeaderValue, ApiError> {
-    let secret = random_token();
-    let now = state.now();
-    let ttl = i64::try_from(state.config().ui.session_ttl.as_secs()).unwrap_or(43_200);
-    if let Err(e) = state.store().prune_ui_sessions(now).await {
-        tracing::warn!(error = %e, "could not prune expired dashboard sessions");
-    }
-    state
-        .store()
-        .insert_ui_session(&UiSessionRow {
-            id_hash: sha256_hex(&secret),
-            kind: "session".into(),
-            actor: actor.to_string(),
-            api_key_id,
-            created_at: now,
-            expires_at: now + ttl,
-        })
-        .await?;
-    Ok(cookie(state, cookie_name(state), &secret, ttl))
+/// The `Set-Cookie` of a session just opened.
+pub fn session_cookie(state: &AppState, opened: &sign_in::Opened) -> HeaderValue {
+    cookie(state, cookie_name(state), &opened.secret, opened.ttl_secs)
 }
 
 pub fn clear(state: &AppState) -> HeaderValue {
     cookie(state, cookie_name(state), "", 0)
-}
-
-/// A one-time link that opens a session as `actor` (the demo prints one).
-pub async fn create_link(state: &AppState, actor: &str) -> Result<String, ApiError> {
-    let secret = random_token();
-    let now = state.now();
-    state
-        .store()
-        .insert_ui_session(&UiSessionRow {
-            id_hash: sha256_hex(&secret),
-            kind: "link".into(),
-            actor: actor.to_string(),
-            api_key_id: None,
-            created_at: now,
-            expires_at: now + LINK_TTL_SECS,
-        })
-        .await?;
-    Ok(format!(
-        "{}/ui/sign-in/link/{secret}",
-        state.config().public_url.trim_end_matches('/')
-    ))
 }
 
 /// The sign-in form's own CSRF pair: a cookie secret and the token the form carries.

@@ -1,18 +1,16 @@
 //! The sign-in form, one-time sign-in links, and signing out.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::session::{self, Admin, Credential};
-use super::{Chrome, UiResult, render, see_other};
-use crate::error::ApiError;
-use crate::service::audit;
+use super::session::{self, Admin};
+use super::{Chrome, UiForm, UiQuery, UiResult, render, see_other};
+use crate::service::Error;
+use crate::service::sign_in::{self, Credential};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -65,7 +63,7 @@ pub struct SignInForm {
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<SignInForm>,
+    UiForm(f): UiForm<SignInForm>,
 ) -> UiResult {
     session::check_pre_csrf(&state, &headers, &f.csrf)?;
     let cred = match (f.api_key.trim(), f.password.as_str()) {
@@ -79,18 +77,18 @@ pub async fn submit(
             ));
         }
     };
-    let (actor, key_id) = match session::authenticate(&state, cred).await {
+    let who = match sign_in::authenticate(&state, cred).await {
         Ok(v) => v,
-        Err(ApiError::Unauthorized(message)) => {
+        Err(Error::Unauthorized(message)) => {
             tracing::info!("dashboard sign-in refused");
             return Ok(sign_in_page(&state, &headers, Some(message)));
         }
         Err(e) => return Err(e.into()),
     };
-    let cookie = session::open(&state, &actor, key_id).await?;
-    audit::record(&state, &actor, "ui.signed_in", None, None, json!({})).await?;
+    let opened = sign_in::open(&state, who).await?;
     let mut resp = see_other("/ui");
-    resp.headers_mut().append(SET_COOKIE, cookie);
+    resp.headers_mut()
+        .append(SET_COOKIE, session::session_cookie(&state, &opened));
     Ok(resp)
 }
 
@@ -119,28 +117,12 @@ fn local_next(next: Option<&str>) -> &str {
 pub async fn link(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    Query(q): Query<LinkQuery>,
+    UiQuery(q): UiQuery<LinkQuery>,
 ) -> UiResult {
-    let hash = igbroker_core::secrets::sha256_hex(&secret);
-    let Some(row) = state.store().take_ui_link(&hash, state.now()).await? else {
-        return Err(ApiError::Unauthorized(
-            "this sign-in link was already used or has expired; sign in with an admin API key"
-                .into(),
-        )
-        .into());
-    };
-    let cookie = session::open(&state, &row.actor, None).await?;
-    audit::record(
-        &state,
-        &row.actor,
-        "ui.signed_in",
-        None,
-        None,
-        json!({"via": "one-time link"}),
-    )
-    .await?;
+    let opened = sign_in::open_by_link(&state, &secret).await?;
     let mut resp = see_other(local_next(q.next.as_deref()));
-    resp.headers_mut().append(SET_COOKIE, cookie);
+    resp.headers_mut()
+        .append(SET_COOKIE, session::session_cookie(&state, &opened));
     Ok(resp)
 }
 
@@ -153,14 +135,10 @@ pub struct CsrfForm {
 pub async fn sign_out(
     State(state): State<AppState>,
     admin: Admin,
-    Form(f): Form<CsrfForm>,
+    UiForm(f): UiForm<CsrfForm>,
 ) -> UiResult {
     admin.check_csrf(&f.csrf)?;
-    state
-        .store()
-        .delete_ui_session(&admin.session_hash())
-        .await?;
-    audit::record(&state, &admin.actor, "ui.signed_out", None, None, json!({})).await?;
+    admin.sign_out(&state).await?;
     let mut resp = see_other("/ui/sign-in");
     resp.headers_mut()
         .append(SET_COOKIE, session::clear(&state));

@@ -86,12 +86,15 @@ pub async fn callback(
 }
 
 fn wrong_browser_page() -> Response {
-    let body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Start again from the app</title></head><body>\
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Start again from the app</title><link rel=\"stylesheet\" href=\"/ui/static/app.css\"></head>\
+         <body class=\"result\"><main id=\"main\" class=\"result-card\">\
          <h1>Start again from the app</h1>\
          <p>This Instagram connection was started in another browser (or its cookie was removed), \
          so it cannot be finished here. Nothing was connected.</p>\
          <p>Go back to the app that sent you and start again from there, in this browser.</p>\
-         <p id=\"status\">wrong_browser</p></body></html>";
+         <p class=\"meta\">status <code id=\"status\">wrong_browser</code></p></main></body></html>";
     (
         StatusCode::BAD_REQUEST,
         [(CACHE_CONTROL, "no-store")],

@@ -25,6 +25,9 @@ struct ResultPage {
     session_id: String,
     status: String,
     account_id: Option<String>,
+    /// A failure's code, and the longer explanation some codes have.
+    error: Option<String>,
+    error_description: Option<&'static str>,
 }
 
 pub async fn page(state: &AppState, headers: &HeaderMap, o: &Outcome) -> Response {
@@ -82,6 +85,11 @@ pub async fn page(state: &AppState, headers: &HeaderMap, o: &Outcome) -> Respons
         session_id: o.session_id.clone(),
         status: o.status.as_str().to_string(),
         account_id: o.account_id.clone(),
+        error: o.error.clone(),
+        error_description: o
+            .error
+            .as_deref()
+            .and_then(crate::service::error::describe_code),
     };
     let status = if matches!(
         o.status,

@@ -578,3 +578,32 @@ both_backends!(
     hostile_input_answers_as_a_page_,
     hostile_input_answers_as_a_page
 );
+
+async fn wrong_sign_ins_slow_an_address_down(env: TestEnv) {
+    // Wrong passwords and used-up links count against the address as wrong API keys do
+    // (burst 3 here); then even the right key waits.
+    let mut b = Browser::new(&env);
+    for _ in 0..2 {
+        let (st, _, _) = b.sign_in("password", "guess").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    let (st, _, _) = b.get("/ui/sign-in/link/not-a-link").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, h, html) = b.sign_in("api_key", &env.admin_key).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{html}");
+    assert!(h.get("retry-after").is_some());
+    assert!(html.contains("too many failed sign-ins"), "{html}");
+    assert!(!b.cookie_header().contains("igb_session"));
+    // One allowance per address: the API waits for it as well.
+    let (st, _) = env.get("/v1/apps").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+}
+both_backends_with!(
+    wrong_sign_ins_slow_an_address_down_,
+    wrong_sign_ins_slow_an_address_down,
+    |c| {
+        c.ui.admin_password_hash = password_hash("correct horse");
+        c.limits.failed_auth_burst = 3;
+        c.limits.failed_auth_per_second = 0.01;
+    }
+);

@@ -122,6 +122,7 @@ impl IntoResponse for UiError {
             StatusCode::FORBIDDEN => "Not allowed",
             StatusCode::UNAUTHORIZED => "Sign-in refused",
             StatusCode::CONFLICT => "Not possible right now",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
             s if s.is_client_error() => "That did not work",
             _ => "Something went wrong",
         };
@@ -131,7 +132,16 @@ impl IntoResponse for UiError {
             chrome: None,
             notice: None,
         };
-        (status, render(&page)).into_response()
+        let mut resp = (status, render(&page)).into_response();
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self.0
+            && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 

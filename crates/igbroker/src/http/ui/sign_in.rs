@@ -1,14 +1,20 @@
 //! The sign-in form, one-time sign-in links, and signing out.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::session::{self, Admin};
 use super::{Chrome, UiForm, UiQuery, UiResult, render, see_other};
+use crate::error::ApiError;
+use crate::limits::retry_after_secs;
 use crate::service::Error;
 use crate::service::sign_in::{self, Credential};
 use crate::state::AppState;
@@ -46,6 +52,39 @@ fn sign_in_page(state: &AppState, headers: &HeaderMap, error: Option<String>) ->
     resp
 }
 
+/// The address a sign-in comes from: wrong keys, passwords and links count against it
+/// as wrong API keys do, so the form is no way around the API's slowdown.
+pub struct Peer(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::listener::peer_ip(&parts.extensions)))
+    }
+}
+
+impl Peer {
+    fn check(&self, state: &AppState) -> Result<(), ApiError> {
+        match self
+            .0
+            .and_then(|ip| state.limiter().auth_blocked(ip, Instant::now()))
+        {
+            Some(wait) => Err(ApiError::RateLimited {
+                message: "too many failed sign-ins from this address; wait a little and check the key or password".into(),
+                retry_after_secs: retry_after_secs(wait),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn failed(&self, state: &AppState) {
+        if let Some(ip) = self.0 {
+            state.limiter().auth_failed(ip, Instant::now());
+        }
+    }
+}
+
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     sign_in_page(&state, &headers, None)
 }
@@ -62,10 +101,12 @@ pub struct SignInForm {
 
 pub async fn submit(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     UiForm(f): UiForm<SignInForm>,
 ) -> UiResult {
     session::check_pre_csrf(&state, &headers, &f.csrf)?;
+    peer.check(&state)?;
     let cred = match (f.api_key.trim(), f.password.as_str()) {
         (key, _) if !key.is_empty() => Credential::ApiKey(key),
         (_, pw) if !pw.is_empty() => Credential::Password(pw),
@@ -81,6 +122,7 @@ pub async fn submit(
         Ok(v) => v,
         Err(Error::Unauthorized(message)) => {
             tracing::info!("dashboard sign-in refused");
+            peer.failed(&state);
             return Ok(sign_in_page(&state, &headers, Some(message)));
         }
         Err(e) => return Err(e.into()),
@@ -116,10 +158,19 @@ fn local_next(next: Option<&str>) -> &str {
 /// A one-time link (the demo prints one): opens a session, then the page it names.
 pub async fn link(
     State(state): State<AppState>,
+    peer: Peer,
     Path(secret): Path<String>,
     UiQuery(q): UiQuery<LinkQuery>,
 ) -> UiResult {
-    let opened = sign_in::open_by_link(&state, &secret).await?;
+    peer.check(&state)?;
+    let opened = match sign_in::open_by_link(&state, &secret).await {
+        Ok(o) => o,
+        Err(e @ Error::Unauthorized(_)) => {
+            peer.failed(&state);
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut resp = see_other(local_next(q.next.as_deref()));
     resp.headers_mut()
         .append(SET_COOKIE, session::session_cookie(&state, &opened));

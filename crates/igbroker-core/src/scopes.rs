@@ -17,6 +17,10 @@ pub enum ScopeError {
         "`{0}` is a retired Instagram scope name; use `instagram_{0}` (Instagram stopped accepting the old names on 2025-01-27)"
     )]
     Retired(String),
+    #[error(
+        "`{0}` is a scope of the Instagram Basic Display API, which Instagram shut down on 2024-12-04; use instagram_business_basic (and other instagram_business_* scopes)"
+    )]
+    BasicDisplay(String),
     #[error("`{0}` is not an Instagram Login scope; known scopes: {1}")]
     Unknown(String, &'static str),
     #[error("`{0}` is not an API key scope; known scopes: {1}")]
@@ -101,6 +105,15 @@ impl FromStr for InstagramScope {
                 | "business_manage_comments"
         ) {
             return Err(ScopeError::Retired(s.to_string()));
+        }
+        if matches!(
+            s,
+            "user_profile"
+                | "user_media"
+                | "instagram_graph_user_profile"
+                | "instagram_graph_user_media"
+        ) {
+            return Err(ScopeError::BasicDisplay(s.to_string()));
         }
         Err(ScopeError::Unknown(s.chars().take(80).collect(), KNOWN))
     }
@@ -273,6 +286,13 @@ pub fn required_for(method: &str, path: &str) -> Vec<InstagramScope> {
 #[cfg(test)]
 mod required_tests {
     use super::*;
+
+    #[test]
+    fn basic_display_scopes_are_named_as_such() {
+        let e = "user_profile".parse::<InstagramScope>().unwrap_err();
+        assert_eq!(e, ScopeError::BasicDisplay("user_profile".into()));
+        assert!(e.to_string().contains("2024-12-04"));
+    }
 
     #[test]
     fn calls_map_to_the_scopes_instagram_checks() {

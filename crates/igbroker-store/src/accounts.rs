@@ -225,17 +225,15 @@ impl Tx {
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        self.change_status(
             "UPDATE accounts SET status = 'reauth_required', status_reason = $2, next_refresh_at = NULL,
                 lease_owner = NULL, lease_until = NULL, last_error = $2, updated_at = $3
              WHERE id = $1 AND status = 'active'",
+            id,
+            reason,
+            now,
         )
-        .bind(id)
-        .bind(reason)
-        .bind(now)
-        .execute(self.conn())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     /// Revocation destroys: the ciphertext is deleted, not flagged. False when the
@@ -246,16 +244,32 @@ impl Tx {
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        self.change_status(
             "UPDATE accounts SET status = 'revoked', status_reason = $2, token_enc = NULL, token_key_version = NULL,
                 next_refresh_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $3
              WHERE id = $1 AND status <> 'revoked'",
+            id,
+            reason,
+            now,
         )
-        .bind(id)
-        .bind(reason)
-        .bind(now)
-        .execute(self.conn())
-        .await?;
+        .await
+    }
+
+    /// Runs a status change `sql` taking `$1` id, `$2` reason, `$3` now; true when it changed
+    /// the account (its `WHERE` says from which statuses).
+    async fn change_status(
+        &mut self,
+        sql: &'static str,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(reason)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -305,8 +319,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = tx.mark_reauth_required(id, reason, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        tx.commit().await.map(|()| done)
     }
 
     /// The revocation alone, committed without audit or event (tests).
@@ -318,8 +331,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = tx.revoke_account(id, reason, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        tx.commit().await.map(|()| done)
     }
 
     pub async fn get_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {

@@ -19,6 +19,8 @@ mod pool;
 mod replicas;
 mod rotation;
 mod scheduler;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 mod trust;
 mod tx;
 mod usage;

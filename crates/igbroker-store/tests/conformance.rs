@@ -6,10 +6,9 @@
 use igbroker_core::{AccountStatus, ConnectSessionStatus, IdKind, InstagramScope, PrefixedId};
 use igbroker_store::{
     AccountFilter, ApiKeyRow, AppRow, AuditEntry, ChainCheck, ConnectSessionRow, NewAccount,
-    ReplicaRow, SealedColumn, SealedSwap, Store, StoreError, TokenUpdate,
+    ReplicaRow, SealedColumn, SealedSwap, Store, StoreError, TokenUpdate, test_support,
 };
 use igbroker_vault::{Aad, KeyRing, Vault, sealed_key_version};
-use sqlx::Connection;
 
 struct Db {
     store: Store,
@@ -20,10 +19,7 @@ struct Db {
 
 async fn sqlite_db() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("conformance.db").display()
-    );
+    let url = test_support::sqlite_url(dir.path(), "conformance.db");
     Db {
         store: Store::open(&url).await.unwrap(),
         url,
@@ -33,22 +29,7 @@ async fn sqlite_db() -> Db {
 }
 
 async fn postgres_db() -> Option<Db> {
-    let Ok(admin) = std::env::var("TEST_PG_URL") else {
-        assert!(
-            std::env::var("IGBROKER_REQUIRE_PG").is_err(),
-            "IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test"
-        );
-        eprintln!("TEST_PG_URL not set: skipping the PostgreSQL variant (scripts/test runs it)");
-        return None;
-    };
-    let name = format!("igb_c_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let url = format!("{base}/{name}");
+    let url = test_support::pg_database().await?;
     Some(Db {
         store: Store::open(&url).await.unwrap(),
         url,
@@ -1161,11 +1142,13 @@ async fn replicas_register_heartbeat_and_leave(db: Db) {
 /// Not per backend: there is no PostgreSQL to reach.
 #[tokio::test]
 async fn unreachable_postgres_names_the_problem_without_the_password() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("postgres://igb:hunter2secret@127.0.0.1:{port}/igb");
+    // A port held closed for the whole test: bound but never listening, so the connection is
+    // refused at once and no other process can start listening there meanwhile (a port bound,
+    // dropped and assumed free could be taken in between).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = closed.local_addr().unwrap();
+    let url = format!("postgres://igb:hunter2secret@{addr}/igb");
     let started = std::time::Instant::now();
     let err = Store::open(&url).await.unwrap_err();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");

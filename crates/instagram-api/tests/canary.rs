@@ -343,8 +343,8 @@ fn canary_never_leaks() {
         assert_clean("container status", &err);
 
         // Nothing listens: connect errors, with secrets in the query string.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dead = Client::new(Config::for_base_url(format!("http://127.0.0.1:{port}/").parse().unwrap())).unwrap();
+        let (_closed, addr) = common::closed_port();
+        let dead = Client::new(Config::for_base_url(format!("http://{addr}/").parse().unwrap())).unwrap();
         for (name, err) in every_call(&dead, "refused").await {
             assert!(matches!(err, Error::Network { .. } | Error::InvalidRequest { .. }), "{name}: {err:?}");
             assert_clean(&name, &err);

@@ -340,13 +340,10 @@ async fn timeouts_and_refused_connections() {
     );
     assert!(e.is_transient());
 
-    // A port that was just free: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port held closed: nothing listens there, and nothing can start to.
+    let (_closed, addr) = common::closed_port();
     let client = Client::new(instagram_api::Config::for_base_url(
-        format!("http://127.0.0.1:{port}/").parse().unwrap(),
+        format!("http://{addr}/").parse().unwrap(),
     ))
     .unwrap();
     let e = client.me(&AccessToken::new("tok"), &[]).await.unwrap_err();

@@ -11,8 +11,11 @@ use instagram_api::{
     NetworkErrorKind, PollOptions, PublishingErrorKind, RawRequest, ReauthReason, ShortLivedToken,
     TokenPlacement, parse_callback,
 };
+use instagram_sandbox::control_client::{
+    AppSpec, Consent, ControlClient, ExchangeShape, FaultSpec, RefreshMode, SandboxUser, UserEvent,
+    UserSpec,
+};
 use instagram_sandbox::{Sandbox, SandboxOptions, serve};
-use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 const REDIRECT: &str = "https://app.example.com/ig/callback";
@@ -28,14 +31,17 @@ const DAY: i64 = 86_400;
 struct Env {
     sandbox: Sandbox,
     base: url::Url,
+    /// For the consent page, which a browser would load.
     http: reqwest::Client,
+    /// The sandbox's control API.
+    sb: ControlClient,
     client: Client,
     _stop: oneshot::Sender<()>,
 }
 
 struct Account {
     app: AppCredentials,
-    user: Value,
+    user: SandboxUser,
     short: ShortLivedToken,
     long: LongLivedToken,
 }
@@ -57,8 +63,9 @@ impl Env {
             .unwrap();
         Self {
             sandbox,
-            base,
             http,
+            sb: ControlClient::new(format!("http://{addr}")),
+            base,
             client,
             _stop: tx,
         }
@@ -68,38 +75,27 @@ impl Env {
         Config::for_base_url(self.base.clone())
     }
 
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(self.base.join(path).unwrap())
-            .json(&body)
-            .send()
+    /// An app redirecting to `REDIRECT`, with `spec`'s other settings.
+    async fn app(&self, spec: AppSpec) -> AppCredentials {
+        let app = self
+            .sb
+            .create_app(&AppSpec {
+                redirect_uris: vec![REDIRECT.into()],
+                ..spec
+            })
             .await
             .unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    async fn app(&self, extra: Value) -> AppCredentials {
-        let mut body = json!({ "redirect_uris": [REDIRECT] });
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        let app = self.control("_sandbox/apps", body).await;
         AppCredentials {
-            client_id: app["client_id"].as_str().unwrap().to_owned(),
-            client_secret: ClientSecret::new(app["client_secret"].as_str().unwrap()),
+            client_id: app.client_id,
+            client_secret: ClientSecret::new(app.client_secret.unwrap()),
         }
     }
 
-    async fn user(&self, username: &str, media: u32) -> Value {
-        self.control(
-            "_sandbox/users",
-            json!({ "username": username, "media_count": media }),
-        )
-        .await
+    async fn user(&self, username: &str, media: u32) -> SandboxUser {
+        self.sb
+            .create_user(&UserSpec::named(username).with_media(media))
+            .await
+            .unwrap()
     }
 
     /// Headless consent: the redirect Instagram would send the browser to.
@@ -110,26 +106,30 @@ impl Env {
         scopes: &[&str],
         decision: &str,
     ) -> url::Url {
-        let r = self
-            .control(
-                "_sandbox/authorize",
-                json!({
-                    "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": scopes.join(","),
-                    "state": "st-1", "username": username, "decision": decision,
-                }),
-            )
-            .await;
-        r["location"].as_str().unwrap().parse().unwrap()
+        self.sb
+            .authorize(&Consent {
+                client_id: app.client_id.clone(),
+                redirect_uri: REDIRECT.into(),
+                scope: scopes.join(","),
+                state: Some("st-1".into()),
+                username: Some(username.into()),
+                decision: decision.into(),
+                granted_scopes: None,
+            })
+            .await
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     async fn connect_with(
         &self,
-        app_extra: Value,
+        app_spec: AppSpec,
         username: &str,
         media: u32,
         scopes: &[&str],
     ) -> Account {
-        let app = self.app(app_extra).await;
+        let app = self.app(app_spec).await;
         let user = self.user(username, media).await;
         let Callback::Code { code, .. } =
             parse_callback(&self.authorize(&app, username, scopes, "allow").await).unwrap()
@@ -155,7 +155,7 @@ impl Env {
     }
 
     async fn connect(&self, username: &str, media: u32) -> Account {
-        self.connect_with(json!({}), username, media, ALL_SCOPES)
+        self.connect_with(AppSpec::default(), username, media, ALL_SCOPES)
             .await
     }
 
@@ -163,8 +163,8 @@ impl Env {
         self.sandbox.clock().advance(secs);
     }
 
-    async fn fault(&self, spec: Value) {
-        self.control("_sandbox/faults", spec).await;
+    async fn fault(&self, spec: FaultSpec) {
+        self.sb.add_fault(&spec).await.unwrap();
     }
 }
 
@@ -191,7 +191,7 @@ fn fast_poll() -> PollOptions {
 #[tokio::test]
 async fn login_exchange_long_lived_and_me() {
     let env = Env::start().await;
-    let app = env.app(json!({})).await;
+    let app = env.app(AppSpec::default()).await;
     let user = env.user("acme_shop", 3).await;
 
     let login = env.client.authorize_url(&AuthorizeRequest {
@@ -243,7 +243,7 @@ async fn login_exchange_long_lived_and_me() {
 
     let me = env.client.me(&long.access_token, &[]).await.unwrap();
     assert_eq!(me.id, short.user_id, "the exchange's user_id is /me's id");
-    assert_eq!(me.user_id.as_deref(), user["user_id"].as_str());
+    assert_eq!(me.user_id.as_deref(), Some(user.user_id.as_str()));
     assert_eq!(me.username.as_deref(), Some("acme_shop"));
     assert_eq!(me.media_count, Some(3));
     assert!(me.account_type.is_some() && me.followers_count.is_some());
@@ -271,7 +271,10 @@ async fn documented_data_envelope() {
     let env = Env::start().await;
     let acc = env
         .connect_with(
-            json!({ "exchange_shape": "data" }),
+            AppSpec {
+                exchange_shape: Some(ExchangeShape::Data),
+                ..AppSpec::default()
+            },
             "data_shape",
             0,
             ALL_SCOPES,
@@ -290,7 +293,7 @@ async fn documented_data_envelope() {
 #[tokio::test]
 async fn denial_and_spent_codes() {
     let env = Env::start().await;
-    let app = env.app(json!({})).await;
+    let app = env.app(AppSpec::default()).await;
     env.user("shy", 0).await;
 
     let denied = parse_callback(
@@ -385,7 +388,10 @@ async fn refresh_windows() {
     // Another app that hands out new strings; the old one stays valid.
     let acc2 = env
         .connect_with(
-            json!({ "refresh_mode": "new" }),
+            AppSpec {
+                refresh_mode: Some(RefreshMode::New),
+                ..AppSpec::default()
+            },
             "refresher2",
             0,
             ALL_SCOPES,
@@ -416,7 +422,7 @@ async fn expiry_and_invalidation_need_reauth() {
     let removed = env.connect("app_remover", 0).await;
 
     // A short-lived token cannot be exchanged after its hour.
-    let app = env.app(json!({})).await;
+    let app = env.app(AppSpec::default()).await;
     env.user("late", 0).await;
     let Callback::Code { code, .. } = parse_callback(
         &env.authorize(&app, "late", &["instagram_business_basic"], "allow")
@@ -438,18 +444,10 @@ async fn expiry_and_invalidation_need_reauth() {
         .unwrap_err();
     assert!(e.requires_reauth(), "{e:?}");
 
-    let id = |a: &Account| {
-        a.user["id"]
-            .as_str()
-            .or(a.user["user_id"].as_str())
-            .unwrap()
-            .to_owned()
-    };
-    env.control(
-        &format!("_sandbox/users/{}/events", id(&moved)),
-        json!({ "kind": "password_changed" }),
-    )
-    .await;
+    env.sb
+        .user_event(&moved.user.id, &UserEvent::PasswordChanged)
+        .await
+        .unwrap();
     let e = env
         .client
         .me(&moved.long.access_token, &[])
@@ -467,11 +465,13 @@ async fn expiry_and_invalidation_need_reauth() {
         "{e:?}"
     );
 
-    env.control(
-        &format!("_sandbox/users/{}/events", id(&removed)),
-        json!({ "kind": "deauthorize" }),
-    )
-    .await;
+    env.sb
+        .user_event(
+            &removed.user.id,
+            &UserEvent::Deauthorize { client_id: None },
+        )
+        .await
+        .unwrap();
     let e = env
         .client
         .me(&removed.long.access_token, &[])
@@ -547,7 +547,11 @@ async fn faults_usage_and_rate_limits() {
     let env = Env::start().await;
     let acc = env
         .connect_with(
-            json!({ "rate_limit_calls": 6, "rate_limit_code": 80002 }),
+            AppSpec {
+                rate_limit_calls: Some(6),
+                rate_limit_code: Some(80002),
+                ..AppSpec::default()
+            },
             "busy",
             2,
             ALL_SCOPES,
@@ -571,21 +575,20 @@ async fn faults_usage_and_rate_limits() {
         resp.usage
     );
 
-    env.fault(json!({ "path": "/me", "kind": "graph_error", "code": 2, "is_transient": true, "count": 1 })).await;
+    env.fault(FaultSpec::graph_error("/me", 2).transient().times(1))
+        .await;
     let e = env.client.me(token, &[]).await.unwrap_err();
     assert!(
         matches!(e, Error::Transient { code: Some(2), .. }) && e.is_transient(),
         "{e:?}"
     );
 
-    env.fault(json!({ "path": "/me", "kind": "status", "status": 503, "count": 1 }))
-        .await;
+    env.fault(FaultSpec::status("/me", 503).times(1)).await;
     let e = env.client.me(token, &[]).await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
     assert_eq!(e.http_status(), Some(503));
 
-    env.fault(json!({ "path": "/me", "kind": "latency", "latency_ms": 1500, "count": 1 }))
-        .await;
+    env.fault(FaultSpec::latency("/me", 1500).times(1)).await;
     let mut slow = env.config();
     slow.request_timeout = Duration::from_millis(300);
     let e = Client::new(slow).unwrap().me(token, &[]).await.unwrap_err();
@@ -600,8 +603,7 @@ async fn faults_usage_and_rate_limits() {
         "{e:?}"
     );
 
-    env.fault(json!({ "path": "/me", "kind": "reset", "count": 1 }))
-        .await;
+    env.fault(FaultSpec::reset("/me").times(1)).await;
     let e = env.client.me(token, &[]).await.unwrap_err();
     assert!(
         matches!(e, Error::Network { .. }) && e.is_transient(),
@@ -655,7 +657,7 @@ async fn media_pages_and_streams() {
             .all(|m| m.caption.is_some() && m.timestamp.is_some() && m.media_type.is_some())
     );
 
-    let professional = acc.user["user_id"].as_str().unwrap();
+    let professional = acc.user.user_id.as_str();
     let first = env
         .client
         .media_page(token, professional, &query)
@@ -711,7 +713,7 @@ async fn publish_image_step_by_step() {
     let env = Env::start().await;
     let acc = env.connect("publisher", 0).await;
     let token = &acc.long.access_token;
-    let ig = acc.user["user_id"].as_str().unwrap();
+    let ig = acc.user.user_id.as_str();
 
     let before = env
         .client
@@ -888,7 +890,9 @@ async fn failed_and_expired_containers() {
     let token = &acc.long.access_token;
 
     env.fault(
-        json!({ "path": "/me/media", "method": "POST", "kind": "container_error", "count": 1 }),
+        FaultSpec::container_error("/me/media")
+            .method("POST")
+            .times(1),
     )
     .await;
     let container = env
@@ -976,7 +980,12 @@ async fn insights_both_shapes_and_missing_permission() {
     assert!(m.iter().all(|i| i.total().is_some()), "{m:?}");
 
     let basic = env
-        .connect_with(json!({}), "basic_only", 1, &["instagram_business_basic"])
+        .connect_with(
+            AppSpec::default(),
+            "basic_only",
+            1,
+            &["instagram_business_basic"],
+        )
         .await;
     let e = env
         .client
@@ -1008,17 +1017,11 @@ async fn comments_moderation() {
     let env = Env::start().await;
     let acc = env.connect("moderated", 2).await;
     let token = &acc.long.access_token;
-    let user_id = acc.user["id"]
-        .as_str()
-        .or(acc.user["user_id"].as_str())
-        .unwrap();
-
     let event = env
-        .control(
-            &format!("_sandbox/users/{user_id}/events"),
-            json!({ "kind": "comment", "text": "Love it", "from_username": "fan1" }),
-        )
-        .await;
+        .sb
+        .user_event(&acc.user.id, &UserEvent::comment("Love it", "fan1"))
+        .await
+        .unwrap();
     let comment_id = event["comment_id"].as_str().unwrap().to_owned();
     let media_id = event["media_id"].as_str().unwrap().to_owned();
 
@@ -1195,7 +1198,7 @@ async fn raw_calls_and_bad_requests() {
 async fn standard_access_non_tester_is_its_own_error_kind() {
     let env = Env::start().await;
     let app = env
-        .app(json!({ "access": "standard", "testers": ["tester_one"] }))
+        .app(AppSpec::default().standard_access(&["tester_one"]))
         .await;
     env.user("stranger", 1).await;
     let Callback::Code { code, .. } =

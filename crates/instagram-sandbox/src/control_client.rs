@@ -87,6 +87,9 @@ pub struct AppSpec {
     pub rate_limit_window_secs: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_code: Option<i64>,
+    /// Whether a failed code exchange still uses up the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_exchange_burns_code: Option<bool>,
 }
 
 impl AppSpec {
@@ -95,6 +98,54 @@ impl AppSpec {
         Self {
             redirect_uris: vec![redirect_uri.into()],
             ..Self::default()
+        }
+    }
+
+    /// The app `client_id` (posting it again updates the app, keeping its secret).
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Where the sandbox sends Meta's deauthorize and data-deletion callbacks for this app.
+    pub fn with_meta_callbacks(
+        mut self,
+        deauthorize_url: impl Into<String>,
+        data_deletion_url: impl Into<String>,
+    ) -> Self {
+        self.deauthorize_url = Some(deauthorize_url.into());
+        self.data_deletion_url = Some(data_deletion_url.into());
+        self
+    }
+
+    /// A Standard Access app: only `testers` (usernames) may authorize it.
+    pub fn standard_access(mut self, testers: &[&str]) -> Self {
+        self.access = Some(Access::Standard);
+        self.testers = testers.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+}
+
+/// `POST /_sandbox/apps/{client_id}/webhooks`: the App Dashboard's webhook subscription. The
+/// sandbox verifies `callback_url` with `verify_token` first, as Meta does.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookSubscription {
+    pub callback_url: String,
+    pub verify_token: String,
+    /// `comments`, `mentions`, `story_insights`, …
+    pub fields: Vec<String>,
+}
+
+impl WebhookSubscription {
+    pub fn new(
+        callback_url: impl Into<String>,
+        verify_token: impl Into<String>,
+        fields: &[&str],
+    ) -> Self {
+        Self {
+            callback_url: callback_url.into(),
+            verify_token: verify_token.into(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
         }
     }
 }
@@ -290,11 +341,54 @@ pub enum UserEvent {
     Comment {
         #[serde(skip_serializing_if = "Option::is_none")]
         media_id: Option<String>,
+        /// Makes the comment a reply to this comment (on the same media).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         text: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         from_username: Option<String>,
     },
+    /// Another account mentions the user in a comment.
+    Mention {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from_username: Option<String>,
+    },
+    /// A story's insights at its end (default: the user's newest story).
+    StoryInsights {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
+    },
+}
+
+impl UserEvent {
+    /// A comment with `text` on the user's newest post, from `from_username`.
+    pub fn comment(text: impl Into<String>, from_username: impl Into<String>) -> Self {
+        Self::Comment {
+            media_id: None,
+            parent_id: None,
+            text: Some(text.into()),
+            from_username: Some(from_username.into()),
+        }
+    }
+
+    /// The user removes the app `client_id`.
+    pub fn deauthorize(client_id: impl Into<String>) -> Self {
+        Self::Deauthorize {
+            client_id: Some(client_id.into()),
+        }
+    }
+
+    /// The user asks the app `client_id` to delete their data.
+    pub fn data_deletion(client_id: impl Into<String>) -> Self {
+        Self::DataDeletion {
+            client_id: Some(client_id.into()),
+        }
+    }
 }
 
 impl FaultSpec {
@@ -342,6 +436,17 @@ impl FaultSpec {
     /// Calls to `path` have their connection dropped.
     pub fn reset(path: &str) -> Self {
         Self::on(path, FaultKind::Reset)
+    }
+
+    /// Publishing containers created by calls to `path` end in `ERROR`.
+    pub fn container_error(path: &str) -> Self {
+        Self::on(path, FaultKind::ContainerError)
+    }
+
+    /// Marks a `graph_error` answer `is_transient: true`.
+    pub fn transient(mut self) -> Self {
+        self.is_transient = Some(true);
+        self
     }
 
     /// The HTTP status of a `graph_error` answer (default: the one Instagram uses for `code`).
@@ -448,6 +553,33 @@ impl ControlClient {
     pub async fn app(&self, client_id: &str) -> Result<SandboxApp> {
         self.call(Method::GET, &format!("/apps/{client_id}"), None, None)
             .await
+    }
+
+    /// Subscribes the app to Instagram's webhooks; the sandbox verifies the callback URL first
+    /// and refuses the subscription when the verification fails.
+    pub async fn subscribe_webhooks(
+        &self,
+        client_id: &str,
+        subscription: &WebhookSubscription,
+    ) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/apps/{client_id}/webhooks"),
+            None,
+            Some(subscription),
+        )
+        .await
+    }
+
+    /// The app's saved webhook subscription (`callback_url`, `fields`).
+    pub async fn webhook_subscription(&self, client_id: &str) -> Result<Value> {
+        self.call(
+            Method::GET,
+            &format!("/apps/{client_id}/webhooks"),
+            None,
+            None,
+        )
+        .await
     }
 
     pub async fn create_user(&self, spec: &UserSpec) -> Result<SandboxUser> {

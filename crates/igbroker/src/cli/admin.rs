@@ -7,6 +7,7 @@ use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::cli::output::{self, Table};
 use crate::cli::{cli_actor, fail};
 use crate::service::apps::{self, AppView, NewApp};
 use crate::service::audit;
@@ -18,35 +19,46 @@ pub enum AppsCommand {
     /// Register an Instagram app. The client secret is read from standard input,
     /// so that it never shows in the process list or the shell history.
     Add {
+        /// A name for people (shown in the dashboard and lists).
         #[arg(long)]
         name: String,
         /// The Instagram App ID (not the Meta App ID).
         #[arg(long)]
         client_id: String,
+        /// An Instagram Login scope to ask for, e.g. instagram_business_basic (repeat the option).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// Default: {public_url}/oauth/callback. Register exactly this string with Instagram.
         #[arg(long)]
         redirect_uri: Option<String>,
+        /// An origin a connect session may return the user to (repeat the option).
         #[arg(long = "return-origin")]
         return_origins: Vec<String>,
+        /// Where the broker POSTs signed events about this app's accounts.
         #[arg(long)]
         webhook_url: Option<String>,
     },
+    /// List the registered apps.
     List,
+    /// Show one app (never its secret).
     Show {
+        /// The app id (app_…).
         id: String,
     },
     /// Change an app. Absent options stay as they are; `--client-secret-stdin`
     /// reads a new Instagram App Secret from standard input.
     Update {
+        /// The app id (app_…).
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// Read a new Instagram App Secret from standard input.
         #[arg(long)]
         client_secret_stdin: bool,
         /// Replaces the scopes asked for at the next connect (repeat the option).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A new redirect URI (register exactly this string with Instagram).
         #[arg(long)]
         redirect_uri: Option<String>,
         /// Replaces the allowed return origins (repeat the option).
@@ -63,10 +75,18 @@ pub enum AppsCommand {
     },
     /// Remove an app (refused while it has connected accounts).
     Remove {
+        /// The app id (app_…).
         id: String,
     },
     /// Check an app's registration for the mistakes Instagram punishes.
+    #[command(
+        long_about = "Check an app's registration for the mistakes Instagram punishes: the redirect URI (https, \
+the broker's callback byte for byte, registered with Instagram), the client id (the Instagram App ID, not the \
+Meta App ID), the secret (a test exchange with a made-up code), retired scopes and scopes nobody uses. \
+Exits 1 when a problem is found."
+    )]
     Doctor {
+        /// The app id (app_…).
         id: String,
     },
 }
@@ -75,10 +95,13 @@ pub enum AppsCommand {
 pub enum AuditCommand {
     /// Entries, oldest first.
     List {
+        /// Only entries about this account (acc_…).
         #[arg(long)]
         account: Option<String>,
+        /// Only this action, e.g. token.read or graph.call.
         #[arg(long)]
         action: Option<String>,
+        /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -156,23 +179,40 @@ pub async fn apps(
             if json_out {
                 println!("{}", json!({"data": views}));
             } else {
+                let mut table = Table::new(&["id", "name", "client id", "scopes", "redirect uri"]);
                 for v in views {
-                    println!(
-                        "{}  {}  client_id {}  {}",
+                    table.row([
                         v.id,
                         v.name,
                         v.client_id,
-                        v.scopes.join(",")
-                    );
+                        v.scopes.join(","),
+                        v.redirect_uri,
+                    ]);
                 }
+                table.print("no apps");
             }
         }
         AppsCommand::Show { id } => {
             let row = apps::get(state, &id).await.map_err(fail)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&AppView::from_row(&row))?
-            );
+            let v = AppView::from_row(&row);
+            if json_out {
+                output::json_line(&v)?;
+            } else {
+                print!(
+                    "{}",
+                    output::fields(&[
+                        ("id", v.id),
+                        ("name", v.name),
+                        ("kind", v.kind),
+                        ("client id", v.client_id),
+                        ("scopes", v.scopes.join(",")),
+                        ("redirect uri", v.redirect_uri),
+                        ("return origins", v.return_origins.join(", ")),
+                        ("webhook url", v.webhook_url.unwrap_or_default()),
+                        ("created", v.created_at),
+                    ])
+                );
+            }
         }
         AppsCommand::Update {
             id,
@@ -219,30 +259,37 @@ pub async fn apps(
         }
         AppsCommand::Remove { id } => {
             apps::delete(state, &cli_actor(), &id).await.map_err(fail)?;
-            println!("removed {id}");
+            if json_out {
+                println!("{}", json!({"removed": id}));
+            } else {
+                println!("removed {id}");
+            }
         }
         AppsCommand::Doctor { id } => {
-            let d = apps::doctor(state, &id).await.map_err(fail)?;
-            let (problems, notes) = (&d.problems, &d.notes);
-            let (deauthorize, deletion) =
-                crate::service::meta::callback_urls(&state.config().public_url, &d.app_id);
+            let report = crate::service::doctor::run(state, &id)
+                .await
+                .map_err(fail)?;
             if json_out {
-                let mut v = serde_json::to_value(&d)?;
-                v["callback_urls"] = json!({"deauthorize": deauthorize, "data_deletion": deletion});
-                println!("{v}");
+                println!("{}", serde_json::to_string(&report)?);
             } else {
-                print_callback_urls(&deauthorize, &deletion);
-                for n in notes {
-                    println!("note: {n}");
+                print_callback_urls(
+                    &report.callback_urls.deauthorize,
+                    &report.callback_urls.data_deletion,
+                );
+                let mut table = Table::new(&["severity", "rule", "finding"]);
+                for f in &report.findings {
+                    table.row([
+                        f.severity.as_str().to_string(),
+                        f.rule.to_string(),
+                        f.message.clone(),
+                    ]);
                 }
-                for p in problems {
-                    println!("problem: {p}");
-                }
-                if problems.is_empty() {
-                    println!("{}: no problem found", d.app_id);
+                table.print("");
+                if report.ok {
+                    println!("{}: no problem found", report.app_id);
                 }
             }
-            if !problems.is_empty() {
+            if !report.ok {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -321,18 +368,18 @@ pub async fn audit_cmd(
             if json_out {
                 println!("{}", json!({"data": data}));
             } else {
+                let mut table = Table::new(&["seq", "at", "action", "actor", "account", "app"]);
                 for r in &rows {
-                    println!(
-                        "{}  {:<24} {:<22} {}",
+                    table.row([
+                        r.seq.to_string(),
                         rfc3339(r.at),
-                        r.action,
-                        r.actor,
-                        r.account_id
-                            .as_deref()
-                            .or(r.app_id.as_deref())
-                            .unwrap_or("")
-                    );
+                        r.action.clone(),
+                        r.actor.clone(),
+                        r.account_id.clone().unwrap_or_default(),
+                        r.app_id.clone().unwrap_or_default(),
+                    ]);
                 }
+                table.print("no audit entries");
             }
         }
         AuditCommand::Relink => {

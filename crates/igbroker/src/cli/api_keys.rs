@@ -4,6 +4,7 @@ use clap::Subcommand;
 use igbroker_store::Store;
 use serde_json::json;
 
+use crate::cli::output::Table;
 use crate::config::Config;
 use crate::service::api_keys::{self, ApiKeyView};
 
@@ -11,6 +12,7 @@ use crate::service::api_keys::{self, ApiKeyView};
 pub enum ApiKeysCommand {
     /// Create a key; it is printed once.
     Create {
+        /// A name saying who uses the key.
         #[arg(long)]
         name: String,
         /// admin, apps:write, connect, accounts:read, accounts:write, tokens:read, graph, publish, audit:read
@@ -23,7 +25,10 @@ pub enum ApiKeysCommand {
     /// List keys (never their values).
     List,
     /// Revoke a key.
-    Revoke { id: String },
+    Revoke {
+        /// The key id (key_…).
+        id: String,
+    },
 }
 
 pub async fn run(config: &Config, command: ApiKeysCommand, json: bool) -> anyhow::Result<ExitCode> {
@@ -63,19 +68,17 @@ pub async fn run(config: &Config, command: ApiKeysCommand, json: bool) -> anyhow
             if json {
                 println!("{}", json!({"data": views}));
             } else {
+                let mut table = Table::new(&["id", "name", "scopes", "apps", "revoked"]);
                 for v in views {
-                    println!(
-                        "{}  {}  [{}]{}",
+                    table.row([
                         v.id,
                         v.name,
                         v.scopes.join(","),
-                        if v.revoked_at.is_some() {
-                            "  revoked"
-                        } else {
-                            ""
-                        }
-                    );
+                        v.app_ids.join(","),
+                        v.revoked_at.unwrap_or_default(),
+                    ]);
                 }
+                table.print("no API keys");
             }
         }
         ApiKeysCommand::Revoke { id } => {

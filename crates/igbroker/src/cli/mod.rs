@@ -5,7 +5,9 @@
 mod accounts;
 mod admin;
 mod api_keys;
+mod graph;
 mod keys;
+pub mod output;
 mod serve;
 
 use std::path::PathBuf;
@@ -50,6 +52,7 @@ pub enum Command {
     Serve,
     /// Run the Instagram Platform emulator alone.
     Sandbox {
+        /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8090)]
         port: u16,
         /// Keep the sandbox's state in this folder across restarts.
@@ -90,11 +93,35 @@ pub enum Command {
         #[command(subcommand)]
         command: api_keys::ApiKeysCommand,
     },
+    /// A Graph API call made by the broker with an account's token (audited; the token is
+    /// never printed).
+    #[command(
+        after_help = "Examples:\n  igbroker graph acc_… GET me -F fields=username,media_count\n  igbroker graph acc_… POST 17841400000000001/media -F image_url=https://… -F caption=Hello"
+    )]
+    Graph {
+        /// The account whose token makes the call (acc_…).
+        account_id: String,
+        /// GET, POST or DELETE.
+        #[arg(value_parser = graph::parse_method)]
+        method: reqwest::Method,
+        /// A Graph path without version, e.g. `me` or `17841400000000001/media`.
+        path: String,
+        /// A parameter `key=value` (repeat the option).
+        #[arg(short = 'F', long = "field", value_name = "KEY=VALUE", value_parser = graph::parse_field)]
+        fields: Vec<(String, String)>,
+    },
+    /// Print a shell completion script, e.g. `igbroker completions bash > /etc/bash_completion.d/igbroker`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
+    /// Say whether the account has a usable token; print it only with --reveal.
     Get {
+        /// The account id (acc_…).
         account_id: String,
         /// Print the token itself.
         #[arg(long)]
@@ -130,7 +157,12 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if e.downcast_ref::<Usage>().is_some() {
+                eprintln!("(see `igbroker help` or add --help to the command)");
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
@@ -152,11 +184,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
     match cli.command {
         Command::Demo { port, data, script } => crate::demo::run(port, &data, script, json).await,
-        Command::Sandbox { port, data } => serve::sandbox(port, data).await,
+        Command::Sandbox { port, data } => serve::sandbox(port, data, json).await,
+        Command::Completions { shell } => completions(shell, json),
         command => {
             let config = Config::load(cli.config.as_deref())?;
             match command {
-                Command::Serve => serve::serve(config).await,
+                Command::Serve => serve::serve(config, json).await,
                 Command::Migrate => serve::migrate(&config, json).await,
                 Command::CheckConfig => serve::check_config(&config, json),
                 Command::Keys { command } => keys::run(&config, command, json).await,
@@ -187,10 +220,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     state.store().close().await;
                     code
                 }
-                Command::Demo { .. } | Command::Sandbox { .. } => unreachable_command(),
+                Command::Graph {
+                    account_id,
+                    method,
+                    path,
+                    fields,
+                } => {
+                    let state = cli_state(config).await?;
+                    let code = graph::run(&state, &account_id, method, &path, fields, json).await;
+                    state.store().close().await;
+                    code
+                }
+                Command::Demo { .. } | Command::Sandbox { .. } | Command::Completions { .. } => {
+                    unreachable_command()
+                }
             }
         }
     }
+}
+
+/// Completion scripts generated from the same definition as the parser, so they never drift.
+fn completions(shell: clap_complete::Shell, json: bool) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "igbroker", &mut script);
+    if json {
+        output::json_line(&serde_json::json!({
+            "shell": shell.to_string(),
+            "script": String::from_utf8_lossy(&script),
+        }))?;
+    } else {
+        use std::io::Write;
+        std::io::stdout().write_all(&script)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn unreachable_command() -> anyhow::Result<ExitCode> {
@@ -204,6 +267,18 @@ async fn cli_state(config: Config) -> anyhow::Result<crate::state::AppState> {
     let clock = crate::server::clock_for(&config, shutdown).await?;
     crate::server::build_state(config, clock).await
 }
+
+/// Wrong usage found after parsing (exit 2, like clap's own errors).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 /// The OS user, for audit actors `cli:<user>`.
 pub fn cli_actor() -> String {

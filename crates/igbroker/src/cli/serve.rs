@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::server;
 use crate::shutdown as tokio_util_shim;
 
-pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+pub async fn serve(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let stop = crate::shutdown::os_shutdown_signal();
     let (trigger, shutdown) = tokio_util_shim::channel();
     let clock = server::clock_for(&config, shutdown.clone()).await?;
@@ -19,6 +19,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, database = state.store().backend().name(), "igbroker serving");
+    if json {
+        println!(
+            "{}",
+            json!({"listening": listener.local_addr()?.to_string(), "database": state.store().backend().name()})
+        );
+    }
     let replica =
         crate::worker::replica::register_and_heartbeat(state.clone(), shutdown.clone()).await;
     let scheduler = state.config().refresh.scheduler.then(|| {
@@ -94,7 +100,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub async fn sandbox(port: u16, data: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let stop = crate::shutdown::os_shutdown_signal();
     let sandbox =
         instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions { data_dir: data })?;
@@ -102,11 +108,20 @@ pub async fn sandbox(port: u16, data: Option<PathBuf>) -> anyhow::Result<ExitCod
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let base = format!("http://{}", listener.local_addr()?);
-    println!("Instagram sandbox listening on {base}");
-    println!("  authorize_url = \"{base}/oauth/authorize\"");
-    println!("  token_url     = \"{base}/oauth/access_token\"");
-    println!("  graph_url     = \"{base}\"");
-    println!("  control API   : {base}/_sandbox/");
+    if json {
+        println!(
+            "{}",
+            json!({"listening": base, "authorize_url": format!("{base}/oauth/authorize"),
+                   "token_url": format!("{base}/oauth/access_token"), "graph_url": base,
+                   "control_url": format!("{base}/_sandbox/")})
+        );
+    } else {
+        println!("Instagram sandbox listening on {base}");
+        println!("  authorize_url = \"{base}/oauth/authorize\"");
+        println!("  token_url     = \"{base}/oauth/access_token\"");
+        println!("  graph_url     = \"{base}\"");
+        println!("  control API   : {base}/_sandbox/");
+    }
     instagram_sandbox::serve(listener, sandbox, stop).await?;
     Ok(ExitCode::SUCCESS)
 }

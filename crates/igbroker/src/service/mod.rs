@@ -10,6 +10,7 @@
 //! events                the payload of every event for the owning service
 //! accounts              reading, showing and revoking accounts
 //! meta                  Meta's deauthorize and data-deletion callbacks
+//! doctor                the registration checks of `apps doctor` (and two probes of Instagram)
 //! anomaly               usage anomalies; suspending and resuming accounts
 //! instagram_webhooks    Meta's webhooks for an app, relayed to the owning service
 //! connect               sessions, the callback, import, marking re-auth
@@ -35,6 +36,8 @@ pub mod events;
 pub mod accounts;
 
 pub mod meta;
+
+pub mod doctor;
 
 pub mod anomaly;
 pub mod instagram_webhooks;

@@ -132,11 +132,9 @@ fn env_overrides_the_file_and_bad_config_is_named() {
 #[tokio::test]
 async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let cfg = write_config(dir.path(), port);
+    // Port 0: serve binds a free port itself and logs the address it got, so no other process
+    // can take the port between our choosing it and the server binding it.
+    let cfg = write_config(dir.path(), 0);
     let cfg = cfg.to_str().unwrap();
     assert!(
         igbroker(dir.path(), &["keys", "init", "--config", cfg])
@@ -152,15 +150,16 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     // Wait for the log line that says it listens, instead of sleeping.
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let mut ready = false;
+    let mut port = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
         if line.contains("igbroker serving") {
-            ready = true;
+            port = reported_port(&line);
+            assert!(port.is_some(), "no address in: {line}");
             break;
         }
     }
-    assert!(ready, "serve never said it was listening");
+    let port = port.expect("serve never said it was listening");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -195,6 +194,13 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
         status.success(),
         "serve should exit 0 on SIGTERM, got {status:?}"
     );
+}
+
+/// The port of the `127.0.0.1:PORT` address a log line reports.
+fn reported_port(line: &str) -> Option<u16> {
+    let rest = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|p| *p != 0)
 }
 
 fn send_sigterm(pid: u32) {

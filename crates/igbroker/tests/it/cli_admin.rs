@@ -10,6 +10,7 @@ fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_igbroker"));
     cmd.args(args)
         .env("IGBROKER_DATABASE_URL", &env.database_url)
+        .env("IGBROKER_PUBLIC_URL", &env.broker)
         .env("IGBROKER_KEYS__RING_FILE", env.dir.path().join("keys.toml"))
         .env(
             "IGBROKER_INSTAGRAM__AUTHORIZE_URL",
@@ -197,5 +198,9 @@ async fn apps_token_and_audit_from_the_command_line() {
         .lines()
         .find(|l| l.contains(&acc))
         .expect("the account is listed");
-    assert!(line.contains("failing: "), "{line}");
+    // Not a terminal: tab-separated columns; refresh state, then the last error.
+    let cells: Vec<&str> = line.split('\t').collect();
+    assert_eq!(cells.len(), 8, "{line}");
+    assert_eq!(cells[6], "failing", "{line}");
+    assert!(!cells[7].is_empty(), "{line}");
 }

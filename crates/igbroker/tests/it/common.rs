@@ -7,19 +7,15 @@ use std::time::Duration;
 use igbroker::config::Config;
 use igbroker::stack::{Stack, StackOptions};
 use igbroker::state::AppState;
+use igbroker_store::test_support;
 use instagram_sandbox::control_client::{
-    AppSpec, Call, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
+    AppSpec, Call, CallsQuery, Consent, ControlClient, FaultSpec, SeedSpec, UserSpec,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use igbroker_store::test_support::TestBackend as Backend;
 
 pub struct TestEnv {
     pub broker: String,
@@ -64,26 +60,7 @@ pub const RETURN_ORIGIN: &str = "https://service.example";
 
 /// A PostgreSQL database of its own, or None (with a notice) when no server is configured.
 pub async fn pg_database() -> Option<String> {
-    let Ok(admin) = std::env::var("TEST_PG_URL") else {
-        if std::env::var("IGBROKER_REQUIRE_PG").is_ok() {
-            panic!("IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test");
-        }
-        eprintln!("TEST_PG_URL not set: skipping the PostgreSQL variant (scripts/test runs it)");
-        return None;
-    };
-    let name = format!("igb_t_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to TEST_PG_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    Some(format!("{base}/{name}"))
+    igbroker_store::test_support::pg_database().await
 }
 
 impl TestEnv {
@@ -98,13 +75,7 @@ impl TestEnv {
         tweak: impl FnOnce(&mut Config) + Send + 'static,
     ) -> Option<TestEnv> {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("igbroker.db").display()
-            ),
-            Backend::Postgres => pg_database().await?,
-        };
+        let database_url = test_support::fresh_database(backend, dir.path()).await?;
         let stack = Stack::start(StackOptions {
             listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             sandbox_listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -217,17 +188,15 @@ impl TestEnv {
         req.send().await.unwrap()
     }
 
-    /// Every call the sandbox logged.
-    pub async fn sandbox_calls_all(&self) -> Vec<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/_sandbox/calls", self.sandbox))
-            .send()
+    /// The calls the sandbox logged after the one numbered `seq` (all of them for 0).
+    pub async fn sandbox_calls_after(&self, seq: u64) -> Vec<Call> {
+        self.sb
+            .calls(&CallsQuery {
+                after_seq: Some(seq),
+                ..CallsQuery::default()
+            })
             .await
-            .unwrap();
-        assert!(resp.status().is_success(), "/_sandbox/calls");
-        let v: Value = resp.json().await.unwrap();
-        v["data"].as_array().cloned().unwrap_or_default()
+            .unwrap()
     }
 
     /// The whole connect flow; returns the account id.
@@ -498,18 +467,104 @@ pub fn leaks(haystack: &[u8], secret: &str) -> bool {
         || contains(haystack, hex::encode_upper(secret).as_bytes())
 }
 
-/// Posts JSON (with an optional API key) and answers the status and the JSON body.
-pub async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut req = http.post(url).json(&body);
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
+/// A loopback port where nothing listens, kept so for as long as the returned socket lives.
+///
+/// The socket is bound but does not listen: a connection to it is refused at once, and no other
+/// socket can take the port meanwhile (it is bound without `SO_REUSEADDR`). A port bound,
+/// dropped and assumed still free could be taken by any process in between. Call `listen` on
+/// the socket to start answering on the same port later.
+pub fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
+/// What a webhook receiver got: each delivery's headers and body.
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+/// The owning service's webhook endpoint: records what the broker delivers (headers and body).
+pub async fn receiver() -> (String, Inbox) {
+    let got = Inbox::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((headers, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, got)
+}
+
+/// HMAC-SHA256 written out as RFC 2104 defines it, so that checking a signature shares no
+/// code with the broker's signing.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+#[test]
+fn the_independent_hmac_matches_rfc_4231() {
+    // RFC 4231, test case 2.
+    assert_eq!(
+        hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+}
+
+/// Whether one of a delivery's signatures (comma-separated while a secret rotates) is
+/// `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+pub fn signed_with(h: &axum::http::HeaderMap, body: &[u8], secret: &str) -> bool {
+    let ts = h["x-igbroker-timestamp"].to_str().unwrap();
+    let message = [ts.as_bytes(), b".", body].concat();
+    let want = format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &message))
+    );
+    signatures(h).contains(&want)
+}
+
+/// The signatures a delivery carries (more than one while a webhook secret rotates).
+pub fn signatures(h: &axum::http::HeaderMap) -> Vec<String> {
+    h["x-igbroker-signature"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// The events delivered so far, each signature checked with the independent HMAC.
+pub fn events(got: &Inbox, secret: &str) -> Vec<Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(h, body)| {
+            assert!(signed_with(h, body, secret), "bad signature");
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect()
 }

@@ -2,57 +2,14 @@
 //! connects and refreshes end with an explained `app_not_approved_for_user`, and Instagram's
 //! own webhooks are verified, checked and relayed to the owning service as signed events.
 
-use std::sync::{Arc, Mutex};
-
-use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, post, s};
-use axum::body::Bytes;
-use axum::http::HeaderMap;
+use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, events, receiver, s};
 use hmac::{KeyInit, Mac};
+use instagram_sandbox::control_client::{AppSpec, UserEvent, WebhookSubscription};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
 const VERIFY_TOKEN: &str = "vt-canary-5d1e0c";
-
-type Got = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// The owning service's webhook endpoint: records what the broker delivers.
-async fn receiver() -> (String, Got) {
-    let got: Got = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (url, got)
-}
-
-/// Delivered events whose broker signature checks out.
-fn events(got: &Got, secret: &str) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(h, body)| {
-            let ts: i64 = h["x-igbroker-timestamp"].to_str().unwrap().parse().unwrap();
-            let sig = h["x-igbroker-signature"].to_str().unwrap();
-            assert_eq!(
-                sig,
-                igbroker::service::events::sign(secret.as_bytes(), ts, body),
-                "bad signature"
-            );
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect()
-}
 
 fn hub_signature(secret: &str, body: &[u8]) -> String {
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
@@ -70,22 +27,20 @@ struct RelayApp {
 
 async fn relay_app(env: &TestEnv, webhook_url: &str) -> RelayApp {
     let redirect_uri = format!("{}/oauth/callback", env.broker);
-    let (st, sb_app) = post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"redirect_uris": [redirect_uri]}),
-    )
-    .await;
-    assert!(st.is_success(), "{sb_app}");
+    let sb_app = env
+        .sb
+        .create_app(&AppSpec::redirecting_to(redirect_uri))
+        .await
+        .unwrap();
+    let client_secret = sb_app.client_secret.clone().expect("a new app's secret");
     let (st, app) = env
         .api(
             Method::POST,
             "/v1/apps",
             Some(json!({
                 "name": "Relaying app",
-                "client_id": s(&sb_app["client_id"]),
-                "client_secret": s(&sb_app["client_secret"]),
+                "client_id": sb_app.client_id,
+                "client_secret": client_secret,
                 "scopes": ["instagram_business_basic", "instagram_business_manage_comments"],
                 "return_origins": [RETURN_ORIGIN],
                 "webhook_url": webhook_url,
@@ -95,8 +50,8 @@ async fn relay_app(env: &TestEnv, webhook_url: &str) -> RelayApp {
     assert_eq!(st, StatusCode::CREATED, "{app}");
     RelayApp {
         app_id: s(&app["id"]),
-        client_id: s(&sb_app["client_id"]),
-        client_secret: s(&sb_app["client_secret"]),
+        client_id: sb_app.client_id,
+        client_secret,
         webhook_secret: s(&app["webhook_secret"]),
     }
 }
@@ -146,15 +101,14 @@ async fn notify(
 
 async fn set_sandbox_testers(env: &TestEnv, testers: &[&str]) {
     let redirect_uri = format!("{}/oauth/callback", env.broker);
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"client_id": env.client_id, "redirect_uris": [redirect_uri],
-               "access": "standard", "testers": testers}),
-    )
-    .await;
-    assert!(st.is_success(), "{v}");
+    env.sb
+        .create_app(
+            &AppSpec::redirecting_to(redirect_uri)
+                .with_client_id(&env.client_id)
+                .standard_access(testers),
+        )
+        .await
+        .unwrap();
 }
 
 fn says_both_fixes(text: &str) {
@@ -197,13 +151,12 @@ async fn non_tester_connect(env: TestEnv) {
     assert_eq!(accounts["data"], json!([]), "{accounts}");
 
     // `apps doctor` explains it.
-    let d = igbroker::service::apps::doctor(&env.state, &env.app_id)
+    let d = igbroker::service::doctor::run(&env.state, &env.app_id)
         .await
         .unwrap();
     assert!(!d.ok);
     let problem = d
-        .problems
-        .iter()
+        .problems()
         .find(|p| p.contains("app_not_approved_for_user"))
         .expect("a problem naming the error");
     says_both_fixes(problem);
@@ -257,25 +210,21 @@ async fn comment_relayed(env: TestEnv) {
     );
 
     // Meta verifies the callback URL with the verify token (the sandbox does as Meta does).
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/apps/{}/webhooks", env.sandbox, app.client_id),
-        None,
-        json!({"callback_url": callback, "verify_token": VERIFY_TOKEN, "fields": ["comments"]}),
-    )
-    .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    env.sb
+        .subscribe_webhooks(
+            &app.client_id,
+            &WebhookSubscription::new(&callback, VERIFY_TOKEN, &["comments"]),
+        )
+        .await
+        .unwrap();
 
     // A comment on the account's post reaches the owning service, naming the broker's account.
     let before = outbox_len(&env, &app.app_id).await;
-    let (st, ev) = post(
-        &env.http,
-        &format!("{}/_sandbox/users/{USER}/events", env.sandbox),
-        None,
-        json!({"kind": "comment", "text": "Where can I buy this?", "from_username": "a_fan"}),
-    )
-    .await;
-    assert!(st.is_success(), "{ev}");
+    let ev = env
+        .sb
+        .user_event(USER, &UserEvent::comment("Where can I buy this?", "a_fan"))
+        .await
+        .unwrap();
     assert_eq!(ev["deliveries"][0]["status"], 200, "{ev}");
     assert_eq!(ev["deliveries"][0]["response"]["relayed"], 1, "{ev}");
     assert_eq!(outbox_len(&env, &app.app_id).await, before + 1);

@@ -4,7 +4,7 @@
 use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, s};
 use instagram_sandbox::control_client::FaultSpec;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
 
@@ -187,27 +187,11 @@ both_backends!(
 );
 
 async fn state_other_code(env: TestEnv) {
-    let sess = env.session(json!({"app_id": env.app_id})).await;
-    let cb = env
-        .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
-        .await;
+    let cb = consented(&env).await;
     assert!(env.callback(&cb).await.status().is_success());
-    let mut other = cb.clone();
-    let pairs: Vec<(String, String)> = cb
-        .query_pairs()
-        .map(|(k, v)| {
-            if k == "code" {
-                (k.into_owned(), "AQDifferentCode".to_string())
-            } else {
-                (k.into_owned(), v.into_owned())
-            }
-        })
-        .collect();
-    other.query_pairs_mut().clear().extend_pairs(pairs);
+    let other = with_param(&cb, "code", "AQDifferentCode");
     let resp = env.callback(&other).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "state_used");
+    refused(resp, StatusCode::BAD_REQUEST, "state_used").await;
 }
 both_backends!(same_state_with_another_code_is_state_used, state_other_code);
 
@@ -218,9 +202,7 @@ async fn unknown_state(env: TestEnv) {
     ))
     .unwrap();
     let resp = env.callback(&url).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "invalid_state");
+    refused(resp, StatusCode::BAD_REQUEST, "invalid_state").await;
     let url = url::Url::parse(&format!("{}/oauth/callback?code=AQxyz", env.broker)).unwrap();
     assert_eq!(env.callback(&url).await.status(), StatusCode::BAD_REQUEST);
     let exchanges = env.sandbox_calls("/oauth/access_token").await;
@@ -235,30 +217,10 @@ both_backends!(
 );
 
 async fn code_with_fragment(env: TestEnv) {
-    let sess = env.session(json!({"app_id": env.app_id})).await;
-    let cb = env
-        .consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
-        .await;
-    let code = cb
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let state = cb
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
-    let mut bad = url::Url::parse(&format!("{}/oauth/callback", env.broker)).unwrap();
-    bad.query_pairs_mut()
-        .append_pair("code", &format!("{code}#_"))
-        .append_pair("state", &state);
+    let cb = consented(&env).await;
+    let bad = with_param(&cb, "code", &format!("{}#_", param(&cb, "code")));
     let resp = env.callback(&bad).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "invalid_request");
+    let v = refused(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(s(&v["error"]["message"]).contains('#'));
     // The session is untouched: the clean code still works.
     assert!(env.callback(&cb).await.status().is_success());
@@ -275,9 +237,7 @@ async fn api_keys(env: TestEnv) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "unauthorized");
+    let v = refused(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert!(v["error"]["request_id"].is_string());
     let resp = env
         .http
@@ -305,9 +265,7 @@ async fn api_keys(env: TestEnv) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "missing_scope");
+    refused(resp, StatusCode::FORBIDDEN, "missing_scope").await;
     let resp = env
         .http
         .get(format!("{}/v1/accounts/{acc_id}", env.broker))
@@ -462,9 +420,7 @@ async fn bad_input(env: TestEnv) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "invalid_request");
+    refused(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     let (st, v) = env.get("/v1/accounts?limit=0").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 }
@@ -542,9 +498,7 @@ async fn audit_api(env: TestEnv) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "missing_scope");
+    refused(resp, StatusCode::FORBIDDEN, "missing_scope").await;
 }
 both_backends!(the_audit_log_is_readable_by_page_and_filter, audit_api);
 
@@ -813,3 +767,44 @@ both_backends!(
     a_token_read_refreshes_near_expiry_and_refuses_past_it,
     read_near_and_past_expiry
 );
+
+/// A connect session for the test's app, consented to by `USER`: the callback URL to follow.
+async fn consented(env: &TestEnv) -> url::Url {
+    let sess = env.session(json!({"app_id": env.app_id})).await;
+    env.consent(sess["connect_url"].as_str().unwrap(), USER, "allow")
+        .await
+}
+
+/// Asserts the answer is `status` with the error `code`; returns the body for more checks.
+async fn refused(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], code, "{v}");
+    v
+}
+
+/// The query parameter `name` of `url`.
+fn param(url: &url::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// `url` with its query parameter `name` set to `value` (the others kept, in order).
+fn with_param(url: &url::Url, name: &str, value: &str) -> url::Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut().clear().extend_pairs(pairs);
+    out
+}

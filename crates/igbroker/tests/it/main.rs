@@ -14,6 +14,7 @@ mod common;
 
 mod cli;
 mod cli_admin;
+mod cli_verbs;
 mod dashboard;
 mod demo;
 mod fidelity;

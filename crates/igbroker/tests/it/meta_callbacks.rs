@@ -2,57 +2,16 @@
 //! sandbox, forged callbacks, client-secret rotation, and usage anomalies over a simulated
 //! week on the shared clock. SQLite and PostgreSQL.
 
-use std::sync::{Arc, Mutex};
-
-use crate::common::{Backend, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, post, s};
-use axum::body::Bytes;
-use axum::http::HeaderMap;
+use crate::common::{
+    Backend, Inbox, OTHER_USER, RETURN_ORIGIN, TestEnv, USER, contains, events, receiver, s,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use igbroker_core::signed_request::sign;
+use instagram_sandbox::control_client::{AppSpec, UserEvent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
-
-type Inbox = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A receiver for the broker's webhooks to the owning service.
-async fn receiver() -> (String, Inbox) {
-    let got: Inbox = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (url, got)
-}
-
-/// The events received so far, each signature checked.
-fn events(got: &Inbox, secret: &str) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(h, body)| {
-            let ts: i64 = h["x-igbroker-timestamp"].to_str().unwrap().parse().unwrap();
-            let sig = h["x-igbroker-signature"].to_str().unwrap();
-            assert_eq!(
-                sig,
-                igbroker::service::events::sign(secret.as_bytes(), ts, body),
-                "bad signature"
-            );
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect()
-}
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
@@ -83,15 +42,13 @@ impl MetaApp {
 
 async fn meta_app(env: &TestEnv) -> MetaApp {
     let redirect_uri = format!("{}/oauth/callback", env.broker);
-    let (st, sb_app) = post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"redirect_uris": [redirect_uri]}),
-    )
-    .await;
-    assert!(st.is_success(), "{sb_app}");
-    let (client_id, client_secret) = (s(&sb_app["client_id"]), s(&sb_app["client_secret"]));
+    let sb_app = env
+        .sb
+        .create_app(&AppSpec::redirecting_to(&redirect_uri))
+        .await
+        .unwrap();
+    let client_id = sb_app.client_id;
+    let client_secret = sb_app.client_secret.expect("a new app's secret");
     let (webhook_url, inbox) = receiver().await;
     let (st, app) = env
         .api(
@@ -116,22 +73,20 @@ async fn meta_app(env: &TestEnv) -> MetaApp {
         inbox,
     };
     // What an operator pastes into the App Dashboard.
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/apps", env.sandbox),
-        None,
-        json!({"client_id": app.client_id, "redirect_uris": [redirect_uri],
-               "deauthorize_url": app.deauthorize_url(env),
-               "data_deletion_url": app.deletion_url(env)}),
-    )
-    .await;
-    assert!(st.is_success(), "{v}");
+    env.sb
+        .create_app(
+            &AppSpec::redirecting_to(redirect_uri)
+                .with_client_id(&app.client_id)
+                .with_meta_callbacks(app.deauthorize_url(env), app.deletion_url(env)),
+        )
+        .await
+        .unwrap();
     app
 }
 
 /// A user event in the sandbox (as if the user acted in Instagram's settings); returns the
 /// sandbox's report of the callback it delivered.
-async fn user_event(env: &TestEnv, username: &str, kind: &str, client_id: &str) -> Value {
+async fn user_event(env: &TestEnv, username: &str, event: UserEvent) -> Value {
     let id = env
         .sb
         .user_named(username)
@@ -139,14 +94,7 @@ async fn user_event(env: &TestEnv, username: &str, kind: &str, client_id: &str) 
         .unwrap()
         .expect("sandbox user")
         .id;
-    let (st, v) = post(
-        &env.http,
-        &format!("{}/_sandbox/users/{id}/events", env.sandbox),
-        None,
-        json!({"kind": kind, "client_id": client_id}),
-    )
-    .await;
-    assert!(st.is_success(), "{v}");
+    let v = env.sb.user_event(&id, &event).await.unwrap();
     let deliveries = v["deliveries"].as_array().unwrap();
     assert_eq!(deliveries.len(), 1, "{v}");
     deliveries[0].clone()
@@ -276,7 +224,7 @@ async fn deauthorize(env: TestEnv) {
     let token = s(&tok["access_token"]);
     let sealed = token_enc(&env, &acc).await.expect("a sealed token before");
 
-    let delivery = user_event(&env, USER, "deauthorize", &app.client_id).await;
+    let delivery = user_event(&env, USER, UserEvent::deauthorize(&app.client_id)).await;
     assert_eq!(delivery["status"], 200, "{delivery}");
     assert_eq!(delivery["url"], app.deauthorize_url(&env).as_str());
 
@@ -309,7 +257,7 @@ async fn deauthorize(env: TestEnv) {
     assert_eq!(deauth[0]["data"]["end_user"], "customer-1");
 
     // Meta retries: the same callback again changes nothing and emits nothing.
-    let again = user_event(&env, USER, "deauthorize", &app.client_id).await;
+    let again = user_event(&env, USER, UserEvent::deauthorize(&app.client_id)).await;
     assert_eq!(again["status"], 200, "{again}");
     env.run_scheduler().await;
     assert_eq!(of_type(&app.events(), "account.deauthorized").len(), 1);
@@ -419,7 +367,7 @@ async fn data_deletion(env: TestEnv) {
         "positive control"
     );
 
-    let delivery = user_event(&env, USER, "data_deletion", &app.client_id).await;
+    let delivery = user_event(&env, USER, UserEvent::data_deletion(&app.client_id)).await;
     assert_eq!(delivery["status"], 200, "{delivery}");
     let answer = &delivery["response"];
     let code = s(&answer["confirmation_code"]);
@@ -503,7 +451,7 @@ async fn data_deletion(env: TestEnv) {
     assert_eq!(deleted[0]["data"]["account_id"], acc.as_str());
 
     // Meta repeats the request: the same code, nothing new.
-    let again = user_event(&env, USER, "data_deletion", &app.client_id).await;
+    let again = user_event(&env, USER, UserEvent::data_deletion(&app.client_id)).await;
     assert_eq!(
         again["response"]["confirmation_code"],
         code.as_str(),

@@ -4,9 +4,8 @@
 use crate::common;
 use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, TestEnv, USER, s};
+use crate::common::{Backend, TestEnv, USER, events, receiver, s, signatures, signed_with};
 use axum::body::Bytes;
-use axum::http::HeaderMap;
 use instagram_sandbox::control_client::{FaultSpec, UserEvent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -280,89 +279,6 @@ async fn joins_in_flight(env: TestEnv) {
 }
 both_backends!(on_demand_refresh_joins_the_one_in_flight, joins_in_flight);
 
-/// A receiver for the broker's webhooks.
-async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
-    let got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (url, got)
-}
-
-/// HMAC-SHA256 written out as RFC 2104 defines it, so that checking a signature shares no
-/// code with the broker's signing.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
-
-#[test]
-fn the_independent_hmac_matches_rfc_4231() {
-    // RFC 4231, test case 2.
-    assert_eq!(
-        hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-    );
-}
-
-/// Whether one of a delivery's signatures (comma-separated while a secret rotates) is
-/// `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
-fn signed_with(h: &HeaderMap, body: &[u8], secret: &str) -> bool {
-    let ts = h["x-igbroker-timestamp"].to_str().unwrap();
-    let message = [ts.as_bytes(), b".", body].concat();
-    let want = format!(
-        "sha256={}",
-        hex::encode(hmac_sha256(secret.as_bytes(), &message))
-    );
-    signatures(h).contains(&want)
-}
-
-fn signatures(h: &HeaderMap) -> Vec<String> {
-    h["x-igbroker-signature"]
-        .to_str()
-        .unwrap()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect()
-}
-
-fn events(got: &Arc<Mutex<Vec<(HeaderMap, Bytes)>>>, secret: &str) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(h, body)| {
-            assert!(signed_with(h, body, secret), "bad signature");
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect()
-}
-
 async fn app_webhook_changes(env: TestEnv) {
     let app = env.register_app(json!({})).await;
     assert!(app.get("webhook_secret").is_none());
@@ -572,12 +488,10 @@ both_backends!(
 );
 
 async fn webhook_retries(env: TestEnv) {
-    // A receiver that is down at first: the event waits in the outbox and is retried.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/hook");
+    // A receiver that is down at first (its port refuses connections): the event waits in
+    // the outbox and is retried once the same port listens.
+    let (socket, addr) = common::closed_port();
+    let url = format!("http://{addr}/hook");
     let app = env.register_app(json!({"webhook_url": url})).await;
     let app_id = s(&app["id"]);
     env.connect_to(&app_id, USER, "u").await;
@@ -604,9 +518,7 @@ async fn webhook_retries(env: TestEnv) {
             }
         }),
     );
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let l = socket.listen(64).unwrap();
     tokio::spawn(async move { axum::serve(l, router).await });
     env.advance(3600);
     let stats = env.run_scheduler().await;

@@ -353,6 +353,7 @@ const CHAIN: &[&str] = &[
     "events",
     "accounts",
     "meta",
+    "doctor",
     "anomaly",
     "instagram_webhooks",
     "connect",

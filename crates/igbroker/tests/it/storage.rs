@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{Backend, TestEnv, USER, contains, leaks, pg_dump, s};
 use igbroker::service::rotation::{self, ReencryptOptions, Silent};
@@ -357,11 +357,13 @@ async fn rotation_under_load(env: TestEnv) {
             history.clone(),
         );
         tokio::spawn(async move {
-            let mut refreshes = 0u32;
+            // When each refresh had been stored, to show they overlap the rotation.
+            let mut finished = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                let id = &ids[refreshes as usize % ids.len()];
+                let id = &ids[finished.len() % ids.len()];
                 env.advance(25 * HOUR);
                 refresh(&env, id).await;
+                finished.push(Instant::now());
                 let t = read_token(&env, id).await.expect("read after refresh");
                 history
                     .lock()
@@ -370,9 +372,8 @@ async fn rotation_under_load(env: TestEnv) {
                     .or_default()
                     .insert(t.clone());
                 latest.lock().unwrap().insert(id.clone(), t);
-                refreshes += 1;
             }
-            refreshes
+            finished
         })
     };
     let readers: Vec<_> = (0..2)
@@ -380,6 +381,9 @@ async fn rotation_under_load(env: TestEnv) {
             let (env, stop, ids) = (env.clone(), stop.clone(), ids.clone());
             tokio::spawn(async move {
                 let mut seen = Vec::new();
+                // (when, records under v1, records under v2): the rotation's progress as
+                // the readers saw it.
+                let mut progress = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     for id in &ids {
                         match read_token(&env, id).await {
@@ -387,23 +391,30 @@ async fn rotation_under_load(env: TestEnv) {
                             Err(e) => panic!("token read failed during rotation: {e:?}"),
                         }
                     }
+                    let usage = rotation::key_usage(env.state.store()).await.unwrap();
+                    progress.push((Instant::now(), usage.total(1), usage.total(i64::from(v2))));
                 }
-                seen
+                (seen, progress)
             })
         })
         .collect();
 
     let config = cli_config(&env, &ring_path(&env));
+    let started = Instant::now();
     let (code, stdout, stderr) = run_cli(
         &config,
-        &["keys", "rotate", "--retire", "--batch-size", "25", "--json"],
+        &["keys", "rotate", "--retire", "--batch-size", "10", "--json"],
     )
     .await;
+    let ended = Instant::now();
     stop.store(true, Ordering::SeqCst);
-    let refreshes = writer.await.unwrap();
+    let refreshed_at = writer.await.unwrap();
     let mut reads = Vec::new();
+    let mut progress = Vec::new();
     for r in readers {
-        reads.extend(r.await.unwrap());
+        let (seen, p) = r.await.unwrap();
+        reads.extend(seen);
+        progress.extend(p);
     }
     assert_eq!(code, Some(0), "rotate: {stdout}\n{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -411,8 +422,30 @@ async fn rotation_under_load(env: TestEnv) {
     assert_eq!(report["remaining"], 0, "{report}");
     assert_eq!(report["retired"], json!([1]), "{report}");
     assert!(report["resealed"].as_u64().unwrap() >= 1500, "{report}");
-    assert!(refreshes >= 1, "refreshes ran during the rotation");
-    assert!(!reads.is_empty());
+    // The load really overlapped the rotation: refreshes were stored while the command ran,
+    // and the readers saw the rotation half-way (records left under v1, others already
+    // under v2, beyond the four the writer moves itself).
+    let during = |t: &Instant| *t > started && *t < ended;
+    let refreshed_during = refreshed_at.iter().filter(|t| during(t)).count();
+    assert!(
+        refreshed_during >= 1,
+        "no refresh was stored while the rotation ran ({} in all)",
+        refreshed_at.len()
+    );
+    let half_way = progress
+        .iter()
+        .filter(|(t, v1, v2)| during(t) && *v1 > 0 && *v2 > ids.len() as i64)
+        .count();
+    assert!(
+        half_way >= 1,
+        "no read saw the rotation half-way: {:?}",
+        progress.iter().map(|(_, a, b)| (a, b)).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "overlap: {refreshed_during} of {} refreshes and {half_way} of {} samples during the rotation",
+        refreshed_at.len(),
+        progress.len()
+    );
 
     // Nothing lost: every token is the last one its writer saw, and every read returned a
     // token the account really had.

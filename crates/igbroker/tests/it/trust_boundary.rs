@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{Backend, RETURN_ORIGIN, TestEnv, USER, s};
+use instagram_sandbox::control_client::Call;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -62,20 +63,16 @@ async fn new_key(env: &TestEnv, body: Value) -> (String, String) {
 
 /// The sequence number of the newest call the sandbox received.
 async fn last_call(env: &TestEnv) -> u64 {
-    env.sandbox_calls_all()
+    env.sandbox_calls_after(0)
         .await
         .iter()
-        .filter_map(|c| c["seq"].as_u64())
+        .map(|c| c.seq)
         .max()
         .unwrap_or(0)
 }
 
-async fn calls_since(env: &TestEnv, seq: u64) -> Vec<Value> {
-    env.sandbox_calls_all()
-        .await
-        .into_iter()
-        .filter(|c| c["seq"].as_u64().unwrap_or(0) > seq)
-        .collect()
+async fn calls_since(env: &TestEnv, seq: u64) -> Vec<Call> {
+    env.sandbox_calls_after(seq).await
 }
 
 // ---------------------------------------------------------------------------------------

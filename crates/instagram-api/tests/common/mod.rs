@@ -243,3 +243,15 @@ async fn handle(
     }
     response
 }
+
+/// A loopback port where nothing listens, kept so for as long as the returned socket lives.
+///
+/// The socket is bound but does not listen: a connection to it is refused at once, and no other
+/// socket can take the port meanwhile (it is bound without `SO_REUSEADDR`). A port bound,
+/// dropped and assumed still free could be taken by any process in between.
+pub fn closed_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}

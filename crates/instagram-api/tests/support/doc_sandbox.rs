@@ -4,7 +4,7 @@
 #[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 mod doc_sandbox {
     use instagram_api::{AccessToken, AppCredentials, Callback, Client, ClientSecret, Config, parse_callback};
-    use serde_json::{Value, json};
+    use instagram_sandbox::control_client::{AppSpec, Consent, ControlClient, SandboxUser, UserEvent, UserSpec};
 
     pub const REDIRECT_URI: &str = "https://app.example.com/ig/callback";
 
@@ -13,51 +13,46 @@ mod doc_sandbox {
         pub base: url::Url,
         pub client: Client,
         pub app: AppCredentials,
-        pub user: Value,
-        http: reqwest::Client,
+        pub user: SandboxUser,
+        /// The sandbox's control API.
+        pub sb: ControlClient,
     }
 
     pub async fn start() -> DocSandbox {
         let sandbox = instagram_sandbox::Sandbox::new(instagram_sandbox::SandboxOptions::default()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base: url::Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base: url::Url = format!("http://{addr}/").parse().unwrap();
         tokio::spawn(instagram_sandbox::serve(listener, sandbox.clone(), std::future::pending()));
-        let http = reqwest::Client::new();
-        let post = |path: &str, body: Value| {
-            let req = http.post(base.join(path).unwrap()).json(&body);
-            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
-        };
-        let app = post("_sandbox/apps", json!({ "redirect_uris": [REDIRECT_URI] })).await;
-        let user = post("_sandbox/users", json!({ "username": "acme_shop", "media_count": 12 })).await;
+        let sb = ControlClient::new(format!("http://{addr}"));
+        let app = sb.create_app(&AppSpec::redirecting_to(REDIRECT_URI)).await.unwrap();
+        let user = sb.create_user(&UserSpec::named("acme_shop").with_media(12)).await.unwrap();
         DocSandbox {
             client: Client::new(Config::for_base_url(base.clone())).unwrap(),
             app: AppCredentials {
-                client_id: app["client_id"].as_str().unwrap().to_owned(),
-                client_secret: ClientSecret::new(app["client_secret"].as_str().unwrap()),
+                client_id: app.client_id,
+                client_secret: ClientSecret::new(app.client_secret.unwrap()),
             },
             sandbox,
             base,
             user,
-            http,
+            sb,
         }
     }
 
     impl DocSandbox {
-        pub async fn control(&self, path: &str, body: Value) -> Value {
-            let req = self.http.post(self.base.join(path).unwrap()).json(&body);
-            req.send().await.unwrap().json().await.unwrap()
-        }
-
         /// What the browser comes back with after the user consents.
         pub async fn callback_url(&self, scope: &str) -> url::Url {
-            let r = self
-                .control(
-                    "_sandbox/authorize",
-                    json!({ "client_id": self.app.client_id, "redirect_uri": REDIRECT_URI, "scope": scope,
-                            "state": "k9s8d7", "username": "acme_shop", "decision": "allow" }),
-                )
-                .await;
-            r["location"].as_str().unwrap().parse().unwrap()
+            let consent = Consent {
+                client_id: self.app.client_id.clone(),
+                redirect_uri: REDIRECT_URI.into(),
+                scope: scope.into(),
+                state: Some("k9s8d7".into()),
+                username: Some("acme_shop".into()),
+                decision: "allow".into(),
+                granted_scopes: None,
+            };
+            self.sb.authorize(&consent).await.unwrap().parse().unwrap()
         }
 
         /// A long-lived token with every scope.
@@ -87,9 +82,10 @@ mod doc_sandbox {
             });
         }
 
+        /// A comment on the user's newest post: (media id, comment id).
         pub async fn comment(&self) -> (String, String) {
-            let id = self.user["id"].as_str().or(self.user["user_id"].as_str()).unwrap();
-            let r = self.control(&format!("_sandbox/users/{id}/events"), json!({ "kind": "comment", "text": "Nice!" })).await;
+            let event = UserEvent::Comment { media_id: None, parent_id: None, text: Some("Nice!".into()), from_username: None };
+            let r = self.sb.user_event(&self.user.id, &event).await.unwrap();
             (r["media_id"].as_str().unwrap().to_owned(), r["comment_id"].as_str().unwrap().to_owned())
         }
     }

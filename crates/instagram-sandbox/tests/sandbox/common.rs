@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use instagram_sandbox::control_client::{Consent, ControlClient};
 use instagram_sandbox::{Sandbox, SandboxOptions, serve};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -15,6 +16,8 @@ pub struct TestSandbox {
     pub sb: Sandbox,
     pub base: String,
     pub http: reqwest::Client,
+    /// The control API through its typed client.
+    pub control: ControlClient,
     _stop: oneshot::Sender<()>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -102,6 +105,7 @@ impl TestSandbox {
         Self {
             sb,
             base: format!("http://{addr}"),
+            control: ControlClient::with_http(format!("http://{addr}"), http.clone()),
             http,
             _stop: tx,
             server,
@@ -213,25 +217,23 @@ impl TestSandbox {
     }
 
     pub async fn advance(&self, secs: i64) {
-        let r = self
-            .post_json("/_sandbox/clock", &json!({ "advance_secs": secs }))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        self.control.advance_clock(secs).await.unwrap();
     }
 
     /// Headless consent; returns the redirect location.
     pub async fn consent(&self, app: &Value, username: &str, scope: &str, state: &str) -> String {
-        let r = self
-            .post_json(
-                "/_sandbox/authorize",
-                &json!({
-                    "client_id": app["client_id"], "redirect_uri": REDIRECT, "scope": scope,
-                    "state": state, "username": username, "decision": "allow",
-                }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        r.body["location"].as_str().unwrap().to_owned()
+        self.control
+            .authorize(&Consent {
+                client_id: app["client_id"].as_str().unwrap().to_owned(),
+                redirect_uri: REDIRECT.into(),
+                scope: scope.into(),
+                state: Some(state.into()),
+                username: Some(username.into()),
+                decision: "allow".into(),
+                granted_scopes: None,
+            })
+            .await
+            .unwrap()
     }
 
     pub async fn code_for(&self, app: &Value, username: &str, scope: &str) -> String {

@@ -111,19 +111,15 @@ pub async fn show(State(state): State<AppState>, admin: Admin, Path(id): Path<St
         })
         .collect();
     // The checks of `igbroker apps doctor`.
-    let diagnosis = apps::doctor(&state, &row.id).await?;
-    let mut checks: Vec<Check> = diagnosis
-        .problems
+    let report = crate::service::doctor::run(&state, &row.id).await?;
+    let mut checks: Vec<Check> = report
+        .findings
         .into_iter()
-        .map(|message| Check {
-            level: "problem".into(),
-            message,
+        .map(|f| Check {
+            level: f.severity.as_str().into(),
+            message: f.message,
         })
         .collect();
-    checks.extend(diagnosis.notes.into_iter().map(|message| Check {
-        level: "note".into(),
-        message,
-    }));
     if checks.iter().all(|c| c.level != "problem") {
         checks.insert(
             0,

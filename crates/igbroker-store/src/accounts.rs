@@ -151,6 +151,8 @@ pub struct AccountFilter {
     pub app_id: Option<String>,
     pub end_user: Option<String>,
     pub status: Option<AccountStatus>,
+    /// Usernames starting with this text (the dashboard's search box).
+    pub username_prefix: Option<String>,
 }
 
 const INSERT: &str = "INSERT INTO accounts (id, app_id, end_user, ig_user_id, ig_scoped_id, username, scopes, status,
@@ -522,9 +524,9 @@ impl Store {
 
 /// The SQL of [`Store::list_accounts`] for `filter`, and the values of its filters in order
 /// (`$1` is the cursor, the limit comes last). Public for the query-plan test.
-pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<&str>) {
+pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<String>) {
     let mut sql = format!("SELECT {COLUMNS} FROM accounts WHERE id > $1");
-    let mut values = Vec::new();
+    let mut values: Vec<String> = Vec::new();
     let status = filter.status.map(AccountStatus::as_str);
     for (column, value) in [
         ("app_id", filter.app_id.as_deref()),
@@ -532,10 +534,35 @@ pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<&str>) {
         ("status", status),
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            values.push(v);
+            values.push(v.to_string());
             sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
         }
     }
+    // A prefix as a range, so the username index serves it on both backends (LIKE needs a
+    // special operator class on PostgreSQL); the equality on the leading characters keeps
+    // the answer exact whatever the collation does at the range's edges.
+    if let Some(p) = filter.username_prefix.as_deref().filter(|p| !p.is_empty()) {
+        let n = values.len() + 2;
+        values.push(p.to_string());
+        values.push(prefix_end(p));
+        sql.push_str(&format!(
+            " AND username >= ${n} AND username < ${} AND substr(username, 1, length(${n})) = ${n}",
+            n + 1
+        ));
+    }
     sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len() + 2));
     (sql, values)
+}
+
+/// The smallest text above every text starting with `prefix`: its last character
+/// raised by one (a prefix of only the highest character has none, so it spans all).
+fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32) {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    char::MAX.to_string()
 }

@@ -1206,6 +1206,7 @@ async fn sqlite_plans_read_only_the_answer() {
             app_id: Some("a".into()),
             end_user: Some("u".into()),
             status: Some(AccountStatus::Active),
+            ..Default::default()
         },
     ] {
         let (sql, values) = igbroker_store::list_accounts_sql(&filter);

@@ -22,12 +22,34 @@ pub struct Config {
     pub keys: KeysConfig,
     pub instagram: InstagramConfig,
     pub refresh: RefreshConfig,
+    pub ui: UiConfig,
     pub limits: LimitsConfig,
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
     pub meta: MetaConfig,
     pub anomaly: AnomalyConfig,
     pub dev: DevConfig,
+}
+
+/// `[ui]`: the dashboard under `/ui`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    /// An Argon2 hash (PHC string, `$argon2id$…`) of a password that signs in as `admin`;
+    /// empty: only admin API keys sign in.
+    pub admin_password_hash: String,
+    /// How long a dashboard sign-in lasts.
+    #[serde(deserialize_with = "human_duration")]
+    pub session_ttl: Duration,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            admin_password_hash: String::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// `[limits]`: what one request, one key, one client address and one process may use.
@@ -229,6 +251,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             instagram: InstagramConfig::default(),
             refresh: RefreshConfig::default(),
+            ui: UiConfig::default(),
             limits: LimitsConfig::default(),
             webhooks: WebhooksConfig::default(),
             metrics: MetricsConfig::default(),
@@ -356,6 +379,17 @@ impl Config {
         if !self.dev.clock_url.is_empty() && !self.instagram_is_loopback() {
             return Err(ConfigError::Invalid(
                 "dev.clock_url is set but the Instagram URLs are not loopback: a borrowed clock is only for a local sandbox".into(),
+            ));
+        }
+        let hash = self.ui.admin_password_hash.trim();
+        if !hash.is_empty() && argon2::PasswordHash::new(hash).is_err() {
+            return Err(ConfigError::Invalid(
+                "ui.admin_password_hash is not an Argon2 hash like `$argon2id$v=19$m=…`; make one with `argon2` (e.g. `printf %s PASSWORD | argon2 \"$(openssl rand -hex 8)\" -id -e`)".into(),
+            ));
+        }
+        if self.ui.session_ttl < Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(
+                "ui.session_ttl must be at least 60s".into(),
             ));
         }
         if self.refresh.concurrency == 0 || self.refresh.concurrency > 1024 {

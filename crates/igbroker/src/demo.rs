@@ -18,6 +18,8 @@ pub struct Demo {
     pub sandbox_url: String,
     pub admin_key: String,
     pub app_id: String,
+    /// A one-time link that signs a browser into the dashboard on its connect page.
+    pub dashboard_link: String,
     pub data_dir: std::path::PathBuf,
     /// The broker's state, for running its scheduler beside the demo.
     pub state: crate::state::AppState,
@@ -25,6 +27,11 @@ pub struct Demo {
 }
 
 const DEMO_USER: &str = "demo_shop";
+/// Sandbox users the demo creates, ready to log in on the consent page.
+const DEMO_USERS: &[(&str, &str, u32)] = &[
+    (DEMO_USER, "BUSINESS", 5),
+    ("demo_creator", "MEDIA_CREATOR", 3),
+];
 
 impl Demo {
     /// Starts both servers; `port` 0 picks a free one.
@@ -53,19 +60,30 @@ impl Demo {
                 }),
             )
             .await?;
-        stack
-            .sandbox
-            .create_user(&UserSpec {
-                account_type: Some("BUSINESS".into()),
-                ..UserSpec::named(DEMO_USER).with_media(5)
-            })
-            .await
-            .context("creating the demo Instagram user in the sandbox")?;
+        for (username, account_type, media_count) in DEMO_USERS {
+            stack
+                .sandbox
+                .create_user(&UserSpec {
+                    account_type: Some((*account_type).into()),
+                    ..UserSpec::named(*username).with_media(*media_count)
+                })
+                .await
+                .with_context(|| {
+                    format!("creating the demo Instagram user @{username} in the sandbox")
+                })?;
+        }
+        let dashboard_link = format!(
+            "{}?next=/ui/connect",
+            crate::service::sign_in::create_link(&stack.state, "ui:demo")
+                .await
+                .map_err(|e| anyhow!("creating the dashboard sign-in link: {e}"))?
+        );
         Ok(Demo {
             broker_url: stack.broker_url.clone(),
             sandbox_url: stack.sandbox_url.clone(),
             admin_key: stack.admin_key.clone(),
             app_id: str_field(&app.broker, "id")?,
+            dashboard_link,
             data_dir: data.to_path_buf(),
             state: stack.state.clone(),
             stack,
@@ -345,21 +363,31 @@ pub async fn run(
     if json_out {
         println!(
             "{}",
-            json!({"broker_url": demo.broker_url, "sandbox_url": demo.sandbox_url, "admin_api_key": demo.admin_key, "app_id": demo.app_id})
+            json!({"broker_url": demo.broker_url, "sandbox_url": demo.sandbox_url, "dashboard_url": demo.dashboard_link, "admin_api_key": demo.admin_key, "app_id": demo.app_id})
         );
     } else {
+        let users: Vec<String> = DEMO_USERS.iter().map(|u| format!("@{}", u.0)).collect();
         println!("igbroker demo is running (Ctrl-C to stop)");
+        println!();
+        println!("Open the dashboard (a one-time sign-in link, valid 15 minutes):");
+        println!("  {}", demo.dashboard_link);
+        println!(
+            "then press Continue, open Instagram's consent page and log in as {}.",
+            users.join(" or ")
+        );
+        println!();
         println!("  broker:    {}", demo.broker_url);
         println!(
-            "  sandbox:   {} (a local Instagram; sandbox user @{DEMO_USER})",
-            demo.sandbox_url
+            "  sandbox:   {} (a local Instagram; users {})",
+            demo.sandbox_url,
+            users.join(", ")
         );
         println!("  metrics:   {}/metrics", demo.broker_url);
         println!("  admin key: {}", demo.admin_key);
         println!("  app:       {}", demo.app_id);
         println!("  data:      {}", demo.data_dir.display());
         println!();
-        println!("Connect the sandbox account in a browser:");
+        println!("Or connect from a script:");
         println!(
             "  curl -s -X POST {}/v1/connect-sessions -H 'Authorization: Bearer {}' -H 'content-type: application/json' -d '{{\"app_id\":\"{}\"}}'",
             demo.broker_url, demo.admin_key, demo.app_id

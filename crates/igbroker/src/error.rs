@@ -134,6 +134,7 @@ impl From<service::Error> for ApiError {
             E::InvalidState(m) => ApiError::InvalidState(m),
             E::StateUsed => ApiError::StateUsed,
             E::Conflict(m) => ApiError::Conflict(m),
+            E::Unauthorized(m) => ApiError::Unauthorized(m),
             E::NotActive(status) => ApiError::not_active(status),
             E::TooYoung { ready_at } => ApiError::TokenTooYoung {
                 ready_at: crate::util::rfc3339(ready_at),

@@ -101,6 +101,7 @@ pub async fn run(
                     .map(accounts::parse_status)
                     .transpose()
                     .map_err(fail)?,
+                ..Default::default()
             };
             let mut after: Option<String> = None;
             let mut all = Vec::new();

@@ -52,6 +52,7 @@ pub async fn list(
         app_id: q.app_id.clone(),
         end_user: q.end_user.clone(),
         status,
+        ..Default::default()
     };
     let rows = accounts::list(&state, &filter, q.page.after()?.as_deref(), limit + 1).await?;
     let (rows, next) = page(rows, limit, |r| r.id.clone());

@@ -6,13 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use axum::response::{Html, IntoResponse, Response};
-use igbroker_core::{ApiScope, ConnectSessionStatus};
+use igbroker_core::ApiScope;
 
 use crate::error::ApiResult;
 use crate::http::auth::Caller;
 use crate::http::browser_guard;
 use crate::http::extract::{JsonBody, QueryParams};
-use crate::service::connect::{self, CallbackQuery, NewSession, Outcome, SessionView};
+use crate::service::connect::{self, CallbackQuery, NewSession, SessionView};
 use crate::state::AppState;
 
 pub async fn create_session(
@@ -81,17 +81,20 @@ pub async fn callback(
     let outcome = connect::handle_callback(&state, q).await?;
     Ok(match outcome.redirect_location() {
         Some(loc) => redirect(&loc),
-        None => result_page(&outcome),
+        None => crate::http::ui::result::page(&state, &headers, &outcome).await,
     })
 }
 
 fn wrong_browser_page() -> Response {
-    let body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Start again from the app</title></head><body>\
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Start again from the app</title><link rel=\"stylesheet\" href=\"/ui/static/app.css\"></head>\
+         <body class=\"result\"><main id=\"main\" class=\"result-card\">\
          <h1>Start again from the app</h1>\
          <p>This Instagram connection was started in another browser (or its cookie was removed), \
          so it cannot be finished here. Nothing was connected.</p>\
          <p>Go back to the app that sent you and start again from there, in this browser.</p>\
-         <p id=\"status\">wrong_browser</p></body></html>";
+         <p class=\"meta\">status <code id=\"status\">wrong_browser</code></p></main></body></html>";
     (
         StatusCode::BAD_REQUEST,
         [(CACHE_CONTROL, "no-store")],
@@ -100,49 +103,7 @@ fn wrong_browser_page() -> Response {
         .into_response()
 }
 
-fn result_page(o: &Outcome) -> Response {
-    let (title, detail) = match o.status {
-        ConnectSessionStatus::Connected => (
-            "Instagram account connected",
-            "You can close this window.".to_string(),
-        ),
-        ConnectSessionStatus::Denied => (
-            "Connection cancelled",
-            "Instagram reported that access was not granted.".to_string(),
-        ),
-        _ => (
-            "Connection failed",
-            format!(
-                "Error: <code id=\"error\">{}</code>{}",
-                html_escape(o.error.as_deref().unwrap_or("unknown")),
-                o.error
-                    .as_deref()
-                    .and_then(crate::service::error::describe_code)
-                    .map(|d| format!("<p id=\"error-description\">{}</p>", html_escape(d)))
-                    .unwrap_or_default()
-            ),
-        ),
-    };
-    let account = o
-        .account_id
-        .as_deref()
-        .map(|a| {
-            format!(
-                "<p>Account <code id=\"account-id\">{}</code></p>",
-                html_escape(a)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
-         <h1>{title}</h1><p>{detail}</p>{account}\
-         <p>Session <code id=\"session-id\">{}</code>, status <code id=\"status\">{}</code></p></body></html>",
-        html_escape(&o.session_id),
-        html_escape(o.status.as_str())
-    );
-    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], Html(body)).into_response()
-}
-
+/// Escapes text for HTML written by hand (the Meta callbacks' pages).
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -1,9 +1,10 @@
-//! What browser-facing answers carry: no framing, no sniffing, no referrer; and the cookie
-//! that ties a connect session to the browser that opened its link.
+//! What browser-facing answers carry: no framing, no sniffing, no referrer; the strict
+//! policy of the pages the broker draws; and the cookie that ties a connect session to the
+//! browser that opened its link.
 
 use axum::extract::Request;
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, COOKIE, HeaderMap, HeaderValue, REFERRER_POLICY,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, HeaderMap, HeaderValue, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::middleware::Next;
@@ -25,6 +26,23 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         if !h.contains_key(&name) {
             h.insert(name, HeaderValue::from_static(value));
         }
+    }
+    resp
+}
+
+/// The policy of every page the broker draws (the dashboard, the connect result): no script
+/// at all, styles and images only from this origin, forms only to this origin, no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                            form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// For routes that answer with pages: [`PAGE_CSP`] in place of the framing-only policy of
+/// [`security_headers`] (which still adds the rest), and no caching unless the route says.
+pub async fn page_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
 }

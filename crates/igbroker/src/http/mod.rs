@@ -15,6 +15,7 @@ pub mod meta;
 pub mod meta_webhooks;
 pub mod request_id;
 pub mod suspension;
+pub mod ui;
 
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -57,7 +58,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/connect/{id}", get(browser::connect))
-        .route("/oauth/callback", get(browser::callback))
+        .route(
+            "/oauth/callback",
+            get(browser::callback).layer(axum::middleware::from_fn(browser_guard::page_headers)),
+        )
+        .merge(ui::router())
         .route(
             "/meta/webhooks/{app_id}",
             get(meta_webhooks::verify).post(meta_webhooks::notify),

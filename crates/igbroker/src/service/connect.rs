@@ -94,6 +94,40 @@ fn state_aad(id: &str) -> Aad<'_> {
 }
 
 pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionRow> {
+    let row = prepare(state, &req).await?;
+    state.store().insert_connect_session(&row).await?;
+    Ok(row)
+}
+
+/// Like [`create`], for a person acting in the dashboard: the session and its
+/// `connect_session.created` entry naming `actor` commit together.
+pub async fn create_by(
+    state: &AppState,
+    req: NewSession,
+    actor: &str,
+) -> Result<ConnectSessionRow> {
+    let row = prepare(state, &req).await?;
+    let mut detail = json!({"session_id": row.id});
+    if row.account_id.is_some() {
+        detail["reconnect"] = json!(true);
+    }
+    let entry = audit::entry(
+        state,
+        actor,
+        "connect_session.created",
+        row.account_id.as_deref(),
+        Some(&row.app_id),
+        detail,
+    );
+    let mut tx = state.store().begin().await?;
+    tx.insert_connect_session(&row).await?;
+    tx.append_audit(&[entry]).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Checks a session request against its app (and account) and builds the session.
+async fn prepare(state: &AppState, req: &NewSession) -> Result<ConnectSessionRow> {
     let app = apps::get(state, &req.app_id).await?;
     let app_scopes = app.scopes.clone();
     let scopes = match &req.scopes {
@@ -141,7 +175,7 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
             )));
         }
     }
-    let row = new_session(
+    new_session(
         state,
         &app,
         end_user,
@@ -149,9 +183,7 @@ pub async fn create(state: &AppState, req: NewSession) -> Result<ConnectSessionR
         return_url,
         req.account_id.clone(),
         SESSION_TTL_SECS,
-    )?;
-    state.store().insert_connect_session(&row).await?;
-    Ok(row)
+    )
 }
 
 /// A pending session with a fresh `state`, kept sealed (the connect link sends

@@ -20,6 +20,9 @@ pub enum Error {
     StateUsed,
     #[error("{0}")]
     Conflict(String),
+    /// A credential was refused (a dashboard sign-in); the message says what is accepted.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{}", not_active_message(*.0))]
     NotActive(AccountStatus),
     #[error(
@@ -91,6 +94,7 @@ impl Error {
             Error::InvalidState(_) => "invalid_state",
             Error::StateUsed => "state_used",
             Error::Conflict(_) => "conflict",
+            Error::Unauthorized(_) => "unauthorized",
             Error::NotActive(status) => status.as_str(),
             Error::TooYoung { .. } => "token_too_young",
             Error::AccountMismatch => "account_mismatch",

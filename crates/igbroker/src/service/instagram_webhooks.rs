@@ -436,6 +436,7 @@ pub async fn subscribe_all(state: &AppState, app_id: &str) -> Result<Subscriptio
         app_id: Some(app_id.to_string()),
         end_user: None,
         status: Some(AccountStatus::Active),
+        ..Default::default()
     };
     let mut out = Subscriptions::default();
     let mut after: Option<String> = None;

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! error, audit          (no rule module)
+//! sign_in               dashboard sign-ins and their sessions
 //! apps                  registrations, their secrets
 //! events                the payload of every event for the owning service
 //! accounts              reading, showing and revoking accounts
@@ -18,12 +19,15 @@
 //! graph                 Graph API calls made with an account's token
 //! ```
 //!
-//! `api_keys` and `rotation` stand apart (they use only `error`). A state change,
-//! its audit entry and its event are written on one `igbroker_store::Tx`.
+//! `api_keys`, `rotation` and `dashboard` (the overview's counts, an account's history,
+//! the apps page's reads) stand apart: they use only `error`. A state change, its audit
+//! entry and its event are written on one `igbroker_store::Tx`.
 
 pub mod error;
 
 pub mod audit;
+
+pub mod sign_in;
 
 pub mod apps;
 
@@ -47,6 +51,7 @@ pub mod tokens;
 pub mod graph;
 
 pub mod api_keys;
+pub mod dashboard;
 pub mod rotation;
 
 pub use error::{Error, Result};

@@ -123,9 +123,12 @@ async fn interactive_demo_prints_its_urls_serves_and_stops_on_ctrl_c() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let (mut broker, mut key) = (None, None);
+    let (mut broker, mut key, mut link) = (None, None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if line.trim().starts_with("http") && line.contains("/ui/sign-in/link/") {
+            link = Some(line.trim().to_string());
+        }
         if let Some(u) = line.trim().strip_prefix("broker:") {
             broker = Some(u.trim().to_string());
         }
@@ -139,6 +142,22 @@ async fn interactive_demo_prints_its_urls_serves_and_stops_on_ctrl_c() {
     let (broker, key) = (
         broker.expect("broker URL printed"),
         key.expect("admin key printed"),
+    );
+    // The printed dashboard link signs in once, on the connect page.
+    let link = link.expect("dashboard link printed");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = browser.get(&link).send().await.unwrap();
+    assert_eq!(first.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(first.headers()["location"], "/ui/connect");
+    assert!(first.headers().get("set-cookie").is_some());
+    let again = browser.get(&link).send().await.unwrap();
+    assert_eq!(
+        again.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "the link is one-time"
     );
     let http = reqwest::Client::new();
     let apps: serde_json::Value = http

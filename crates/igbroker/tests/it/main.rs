@@ -15,6 +15,7 @@ mod common;
 mod cli;
 mod cli_admin;
 mod cli_verbs;
+mod dashboard;
 mod demo;
 mod fidelity;
 mod flow;

@@ -174,6 +174,107 @@ async fn a_revoke_commits_with_its_audit_entry_and_event_postgres() {
     a_revoke_commits_with_its_audit_entry_and_event(Backend::Postgres).await;
 }
 
+async fn count(env: &TestEnv, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(env.state.store().pool())
+        .await
+        .unwrap()
+}
+
+/// A dashboard sign-in (by credential or by one-time link) opens its session only
+/// together with its `ui.signed_in` entry; a refused entry leaves the link usable.
+async fn a_sign_in_commits_with_its_audit_entry_or_not_at_all(backend: Backend) {
+    use igbroker::service::sign_in;
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let sessions = "SELECT COUNT(*) FROM ui_sessions WHERE kind = 'session'";
+    let links = "SELECT COUNT(*) FROM ui_sessions WHERE kind = 'link'";
+    let signed_in = "SELECT COUNT(*) FROM audit_log WHERE action = 'ui.signed_in'";
+    let link = sign_in::create_link(&env.state, "ui:test").await.unwrap();
+    let link_secret = link.rsplit('/').next().unwrap().to_string();
+    refuse_inserts(&env, "audit_log", "action", "ui.signed_in").await;
+
+    let who = sign_in::Identity {
+        actor: "ui:admin".into(),
+        api_key_id: None,
+    };
+    let err = sign_in::open(&env.state, who).await.err().expect("refused");
+    assert!(matches!(err, igbroker::service::Error::Store(_)), "{err:?}");
+    let err = sign_in::open_by_link(&env.state, &link_secret)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, igbroker::service::Error::Store(_)), "{err:?}");
+    assert_eq!(
+        count(&env, sessions).await,
+        0,
+        "no session without its entry"
+    );
+    assert_eq!(count(&env, links).await, 1, "the link was not used up");
+    assert_eq!(count(&env, signed_in).await, 0);
+
+    let drop_trigger = match env.state.store().backend() {
+        StoreBackend::Sqlite => "DROP TRIGGER refuse_audit_log",
+        StoreBackend::Postgres => "DROP TRIGGER refuse_audit_log ON audit_log",
+    };
+    sqlx::query(drop_trigger)
+        .execute(env.state.store().pool())
+        .await
+        .unwrap();
+    sign_in::open_by_link(&env.state, &link_secret)
+        .await
+        .unwrap();
+    assert_eq!(count(&env, sessions).await, 1);
+    assert_eq!(count(&env, links).await, 0);
+    assert_eq!(count(&env, signed_in).await, 1);
+}
+
+#[tokio::test]
+async fn a_sign_in_commits_with_its_audit_entry_or_not_at_all_sqlite() {
+    a_sign_in_commits_with_its_audit_entry_or_not_at_all(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_commits_with_its_audit_entry_or_not_at_all_postgres() {
+    a_sign_in_commits_with_its_audit_entry_or_not_at_all(Backend::Postgres).await;
+}
+
+/// A connect session started in the dashboard is stored only with its
+/// `connect_session.created` entry naming who started it.
+async fn a_dashboard_connect_session_commits_with_its_audit_entry(backend: Backend) {
+    use igbroker::service::connect::{self, NewSession};
+    let Some(env) = TestEnv::start(backend).await else {
+        return;
+    };
+    let new = || NewSession {
+        app_id: env.app_id.clone(),
+        end_user: Some("user-7".into()),
+        scopes: None,
+        return_url: None,
+        account_id: None,
+    };
+    let stored = "SELECT COUNT(*) FROM connect_sessions";
+    let created = "SELECT COUNT(*) FROM audit_log WHERE action = 'connect_session.created'";
+    refuse_inserts(&env, "audit_log", "action", "connect_session.created").await;
+    let err = connect::create_by(&env.state, new(), "ui:admin")
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, igbroker::service::Error::Store(_)), "{err:?}");
+    assert_eq!(count(&env, stored).await, 0, "no session without its entry");
+    assert_eq!(count(&env, created).await, 0);
+}
+
+#[tokio::test]
+async fn a_dashboard_connect_session_commits_with_its_audit_entry_sqlite() {
+    a_dashboard_connect_session_commits_with_its_audit_entry(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_dashboard_connect_session_commits_with_its_audit_entry_postgres() {
+    a_dashboard_connect_session_commits_with_its_audit_entry(Backend::Postgres).await;
+}
+
 /// 120 apps of which every other one belongs to a limited key: paging with a
 /// small limit must hand the key exactly its 60, in full pages.
 async fn a_limited_key_pages_through_exactly_its_apps(backend: Backend) {
@@ -256,6 +357,7 @@ async fn a_limited_key_pages_through_exactly_its_apps_postgres() {
 const CHAIN: &[&str] = &[
     "error",
     "audit",
+    "sign_in",
     "apps",
     "events",
     "accounts",
@@ -269,7 +371,7 @@ const CHAIN: &[&str] = &[
     "graph",
 ];
 /// Modules outside the chain, which may use only `error`.
-const APART: &[&str] = &["api_keys", "rotation"];
+const APART: &[&str] = &["api_keys", "dashboard", "rotation"];
 
 fn service_imports(source: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();

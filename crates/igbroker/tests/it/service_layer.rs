@@ -215,8 +215,8 @@ async fn a_sign_in_commits_with_its_audit_entry_or_not_at_all(backend: Backend) 
     assert_eq!(count(&env, signed_in).await, 0);
 
     let drop_trigger = match env.state.store().backend() {
-        StoreBackend::Sqlite => "DROP TRIGGER refuse_audit_log",
-        StoreBackend::Postgres => "DROP TRIGGER refuse_audit_log ON audit_log",
+        StoreBackend::Sqlite => "DROP TRIGGER refuse_audit_log_ui_signed_in",
+        StoreBackend::Postgres => "DROP TRIGGER refuse_audit_log_ui_signed_in ON audit_log",
     };
     sqlx::query(drop_trigger)
         .execute(env.state.store().pool())

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use igbroker_core::{AccountStatus, ApiScope};
-use serde_json::json;
 
 use crate::http::request_id;
 use crate::service;
@@ -179,6 +178,26 @@ impl From<igbroker_store::StoreError> for ApiError {
     }
 }
 
+/// Every error the API answers, whatever the route.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `unauthorized`, `forbidden`, `missing_scope`, `not_found`,
+    /// `invalid_request`, `invalid_state`, `state_used`, `token_too_young`, `reauth_required`,
+    /// `revoked`, `suspended`, `conflict`, `account_mismatch`, `rate_limited`,
+    /// `app_not_approved_for_user`, `upstream_error`, `unavailable`, `internal`.
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// A sentence for people: what was wrong and what to do.
+    pub message: String,
+    /// Quote it when asking the broker's operator; their logs carry it.
+    pub request_id: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = request_id::current();
@@ -189,8 +208,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body =
-            json!({"error": {"code": self.code(), "message": message, "request_id": request_id}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message,
+                request_id,
+            },
+        };
         let mut response = (self.status(), Json(body)).into_response();
         if let ApiError::RateLimited {
             retry_after_secs, ..

@@ -68,6 +68,14 @@ impl PageQuery {
     }
 }
 
+/// One page of a list: `next_cursor` is absent on the last page.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass it back as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
 pub fn encode_cursor(last: &str) -> String {
     URL_SAFE_NO_PAD.encode(last.as_bytes())
 }

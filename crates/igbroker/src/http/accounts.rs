@@ -8,15 +8,16 @@ use igbroker_core::ApiScope;
 use igbroker_store::AccountFilter;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::accounts::{self, AccountView};
+use crate::service::connect::ImportRequest;
 use crate::service::{graph, refresh};
 use crate::state::AppState;
-use crate::util::{PageQuery, page, rfc3339};
+use crate::util::{Page, PageQuery, page, rfc3339};
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -27,11 +28,27 @@ pub struct ListQuery {
     page: PageQuery,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts",
+    tag = "accounts",
+    summary = "List connected accounts (scope accounts:read)",
+    security(("api_key" = [])),
+    params(("app_id" = Option<String>, Query, description = "Only this app's accounts (required for keys limited to some apps)"), ("end_user" = Option<String>, Query, description = "Only this end user's accounts"), ("status" = Option<String>, Query, description = "active, reauth_required, revoked or suspended"), ("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "One page of accounts", body = Page<AccountView>),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<AccountView>>> {
     caller.require(ApiScope::AccountsRead)?;
     let status = q
         .status
@@ -58,7 +75,10 @@ pub async fn list(
     let (rows, next) = page(rows, limit, |r| r.id.clone());
     let now = state.now();
     let data: Vec<AccountView> = rows.iter().map(|r| AccountView::from_row(r, now)).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    Ok(Json(Page {
+        data,
+        next_cursor: next,
+    }))
 }
 
 async fn owned(
@@ -71,6 +91,22 @@ async fn owned(
     Ok(acc)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    tag = "accounts",
+    summary = "One account (scope accounts:read)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,6 +117,22 @@ pub async fn show(
     Ok(Json(AccountView::from_row(&acc, state.now())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/token",
+    tag = "tokens",
+    summary = "The account's access token, audited (scope tokens:read)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The token; never cache beyond expires_at", body = TokenAnswer),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn token(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,14 +141,7 @@ pub async fn token(
     caller.require(ApiScope::TokensRead)?;
     let acc = owned(&state, &caller, &id).await?;
     let (acc, token) = crate::service::tokens::hand_out(&state, acc, &caller.actor()).await?;
-    // Serialized once, straight from the fields: no intermediate JSON tree.
-    #[derive(serde::Serialize)]
-    struct TokenBody<'a> {
-        access_token: &'a str,
-        expires_at: Option<String>,
-        scopes: Vec<&'static str>,
-    }
-    let body = TokenBody {
+    let body = TokenAnswer {
         access_token: token.expose_secret(),
         expires_at: acc.expires_at.map(rfc3339),
         scopes: acc.scopes.iter().map(|s| s.as_str()).collect(),
@@ -109,6 +154,43 @@ pub async fn token(
         .into_response())
 }
 
+/// The token read's answer, serialized once straight from the fields: no intermediate
+/// JSON tree.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TokenAnswer<'a> {
+    /// The long-lived Instagram token. Keep it in memory only.
+    pub access_token: &'a str,
+    pub expires_at: Option<String>,
+    /// The Instagram scopes the user granted.
+    pub scopes: Vec<&'static str>,
+}
+
+/// `DELETE /v1/accounts/{id}`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RevokedAccount {
+    pub id: String,
+    pub status: &'static str,
+    /// Instagram has no revocation endpoint: the token is destroyed here, and the user
+    /// removes the app in Instagram's settings.
+    pub upstream_revoked: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/refresh",
+    tag = "accounts",
+    summary = "Refresh the token now (scope accounts:write)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,23 +202,58 @@ pub async fn refresh(
     Ok(Json(AccountView::from_row(&acc, state.now())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/accounts/{id}",
+    tag = "accounts",
+    summary = "Revoke the account and destroy its token (scope accounts:write)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The account is revoked", body = RevokedAccount),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RevokedAccount>> {
     caller.require(ApiScope::AccountsWrite)?;
     owned(&state, &caller, &id).await?;
     let acc = accounts::revoke(&state, &id, &caller.actor(), "revoked_by_api").await?;
-    Ok(Json(
-        json!({"id": acc.id, "status": acc.status.as_str(), "upstream_revoked": false}),
-    ))
+    Ok(Json(RevokedAccount {
+        id: acc.id,
+        status: acc.status.as_str(),
+        upstream_revoked: false,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/import",
+    tag = "accounts",
+    summary = "Adopt a long-lived token obtained elsewhere (scope accounts:write)",
+    security(("api_key" = [])),
+    request_body = ImportRequest,
+    responses(
+        (status = 201, description = "A new account", body = AccountView),
+        (status = 200, description = "The account existed; its token was replaced", body = AccountView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(req): JsonBody<crate::service::connect::ImportRequest>,
+    JsonBody(req): JsonBody<ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     caller.require(ApiScope::AccountsWrite)?;
     caller.require_app(&req.app_id)?;
@@ -149,6 +266,23 @@ pub async fn import(
     Ok((status, Json(AccountView::from_row(&acc, state.now()))))
 }
 
+#[utoipa::path(
+    method(get, post, delete),
+    path = "/v1/accounts/{id}/graph/{path}",
+    tag = "graph",
+    summary = "Call the Instagram Graph API as the account (scope graph; POST and DELETE need publish or comments:manage)",
+    security(("api_key" = [])),
+    request_body(content = Object, description = "Graph parameters for POST: a flat JSON object or a form (they may also come in the query)"),
+    params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
+    responses(
+        (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+)]
 pub async fn graph(
     State(state): State<AppState>,
     caller: Caller,

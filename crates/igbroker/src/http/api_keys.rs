@@ -3,16 +3,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::api_keys::{self, ApiKeyView};
 use crate::state::AppState;
-use crate::util::{PageQuery, page};
+use crate::util::{Page, PageQuery, page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
     name: String,
     scopes: Vec<String>,
@@ -30,17 +29,42 @@ fn split(list: &str) -> Vec<String> {
         .collect()
 }
 
+/// A new key: `key` is its secret, shown this once and stored only as a hash.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+    pub key: String,
+    pub rate_limit_per_second: Option<u32>,
+}
+
 /// Whether `caller` may see and revoke a key limited to `app_ids` (comma-joined).
 fn manages(caller: &Caller, app_ids: &str) -> bool {
     let apps = split(app_ids);
     caller.reach().covers_apps(&apps)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "Create an API key no wider than the caller's (scope admin)",
+    security(("api_key" = [])),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key; `key` is shown this once", body = ApiKeyCreated),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<NewKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ApiKeyCreated>)> {
     caller.require(ApiScope::Admin)?;
     // A key grants only what it holds: scopes it has, apps it reaches.
     let wanted_scopes =
@@ -65,18 +89,37 @@ pub async fn create(
         state.now(),
     )
     .await?;
-    let mut view = serde_json::to_value(ApiKeyView::from_row(&row))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    view["key"] = Value::String(key);
-    view["rate_limit_per_second"] = json!(req.rate_limit_per_second);
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyCreated {
+            view: ApiKeyView::from_row(&row),
+            key,
+            rate_limit_per_second: req.rate_limit_per_second,
+        }),
+    ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "List the keys the caller manages (scope admin)",
+    security(("api_key" = [])),
+    params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "One page of keys, never their secrets", body = Page<ApiKeyView>),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<ApiKeyView>>> {
     caller.require(ApiScope::Admin)?;
     let limit = q.limit()?;
     // Keys outside the caller's apps are skipped; read on until the page is full, so a
@@ -94,9 +137,28 @@ pub async fn list(
     }
     let (rows, next) = page(rows, limit, |r| r.id.clone());
     let data: Vec<ApiKeyView> = rows.iter().map(ApiKeyView::from_row).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    Ok(Json(Page {
+        data,
+        next_cursor: next,
+    }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Revoke a key (scope admin)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The key id (`key_…`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

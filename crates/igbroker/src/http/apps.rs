@@ -2,21 +2,37 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use igbroker_core::ApiScope;
-use serde_json::{Value, json};
 
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
-use crate::service::apps::{self, AppChanges, AppView, NewApp};
-use crate::service::instagram_webhooks;
+use crate::service::apps::{self, AppChanges, AppShown, AppView, NewApp};
+use crate::service::instagram_webhooks::{self, AppUpdated};
 use crate::state::AppState;
-use crate::util::{PageQuery, page};
+use crate::util::{Page, PageQuery, page};
 
+#[utoipa::path(
+    post,
+    path = "/v1/apps",
+    tag = "apps",
+    summary = "Register an Instagram app (scope apps:write)",
+    security(("api_key" = [])),
+    request_body = NewApp,
+    responses(
+        (status = 201, description = "The app; its webhook secret is shown this once", body = AppShown),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<NewApp>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AppShown>)> {
     caller.require(ApiScope::AppsWrite)?;
     if !caller.app_ids.is_empty() {
         return Err(ApiError::Forbidden(
@@ -26,15 +42,34 @@ pub async fn create(
     let (row, webhook_secret) = apps::create(&state, &caller.actor(), req).await?;
     Ok((
         StatusCode::CREATED,
-        Json(apps::shown_once(&row, webhook_secret)?),
+        Json(AppShown {
+            app: AppView::from_row(&row),
+            webhook_secret,
+        }),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apps",
+    tag = "apps",
+    summary = "List apps (scope accounts:read or apps:write)",
+    security(("api_key" = [])),
+    params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "One page of apps", body = Page<AppView>),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<AppView>>> {
     caller
         .require(ApiScope::AccountsRead)
         .or_else(|_| caller.require(ApiScope::AppsWrite))?;
@@ -43,9 +78,28 @@ pub async fn list(
     let rows = apps::list(&state, only, q.after()?.as_deref(), limit + 1).await?;
     let (rows, next) = page(rows, limit, |r| r.id.clone());
     let data: Vec<AppView> = rows.iter().map(AppView::from_row).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    Ok(Json(Page {
+        data,
+        next_cursor: next,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{app_id}",
+    tag = "apps",
+    summary = "One app (scope accounts:read or apps:write)",
+    security(("api_key" = [])),
+    params(("app_id" = String, Path, description = "The app id (`app_…`)")),
+    responses(
+        (status = 200, description = "The app", body = AppView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,12 +113,29 @@ pub async fn show(
     Ok(Json(AppView::from_row(&row)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/apps/{app_id}",
+    tag = "apps",
+    summary = "Change an app; absent fields stay (scope apps:write)",
+    security(("api_key" = [])),
+    params(("app_id" = String, Path, description = "The app id (`app_…`)")),
+    request_body = AppChanges,
+    responses(
+        (status = 200, description = "The app; a rotated webhook secret is shown this once", body = AppUpdated),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<AppChanges>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppUpdated>> {
     caller.require(ApiScope::AppsWrite)?;
     caller.require_app(&id)?;
     Ok(Json(
@@ -72,6 +143,22 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/apps/{app_id}",
+    tag = "apps",
+    summary = "Delete an app without accounts (scope apps:write)",
+    security(("api_key" = [])),
+    params(("app_id" = String, Path, description = "The app id (`app_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

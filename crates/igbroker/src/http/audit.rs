@@ -2,14 +2,14 @@ use axum::Json;
 use axum::extract::State;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::http::extract::QueryParams;
+use crate::service::audit::AuditEntryView;
 use crate::service::{accounts, audit};
 use crate::state::AppState;
-use crate::util::{PageQuery, page, parse_rfc3339};
+use crate::util::{Page, PageQuery, page, parse_rfc3339};
 
 #[derive(Deserialize)]
 pub struct AuditQuery {
@@ -22,11 +22,27 @@ pub struct AuditQuery {
 }
 
 /// `GET /v1/audit`: entries oldest first, with a cursor to the next page.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    summary = "Read the tamper-evident audit log, oldest first (scope audit:read)",
+    security(("api_key" = [])),
+    params(("account_id" = Option<String>, Query, description = "Only this account's entries (required for keys limited to some apps)"), ("action" = Option<String>, Query, description = "Only this action, e.g. token.read"), ("since" = Option<String>, Query, description = "RFC 3339; entries at or after it"), ("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "One page of entries", body = Page<AuditEntryView>),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(q): QueryParams<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<AuditEntryView>>> {
     caller.require(ApiScope::AuditRead)?;
     let limit = q.page.limit()?;
     let since = q.since.as_deref().map(parse_rfc3339).transpose()?;
@@ -59,6 +75,9 @@ pub async fn list(
         )
         .await?;
     let (rows, next) = page(rows, limit, |r| r.seq.to_string());
-    let data: Vec<Value> = rows.iter().map(audit::view).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    let data: Vec<AuditEntryView> = rows.iter().map(audit::view).collect();
+    Ok(Json(Page {
+        data,
+        next_cursor: next,
+    }))
 }

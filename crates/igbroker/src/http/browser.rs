@@ -8,13 +8,29 @@ use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use axum::response::{Html, IntoResponse, Response};
 use igbroker_core::ApiScope;
 
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::http::browser_guard;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::connect::{self, CallbackQuery, NewSession, SessionView};
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/v1/connect-sessions",
+    tag = "connect",
+    summary = "Start connecting an account: answers the link to send the end user (scope connect)",
+    security(("api_key" = [])),
+    request_body = NewSession,
+    responses(
+        (status = 201, description = "The session with its connect_url", body = SessionView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn create_session(
     State(state): State<AppState>,
     caller: Caller,
@@ -29,6 +45,22 @@ pub async fn create_session(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connect-sessions/{id}",
+    tag = "connect",
+    summary = "Where a connect session stands (scope connect or accounts:read)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The session id (`cs_…`)")),
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+)]
 pub async fn show_session(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,6 +87,13 @@ fn redirect(location: &str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/connect/{id}", tag = "browser", summary = "The connect link an end user opens: redirects to Instagram's consent page",
+    params(("id" = String, Path, description = "The connect session id")),
+    responses(
+        (status = 302, description = "To Instagram's authorize URL; sets the browser-binding cookie"),
+        (status = 400, description = "The session expired or was used", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+    ))]
 pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let location = connect::authorize_redirect(&state, &id).await?;
     let session = connect::get(&state, &id).await?;
@@ -66,6 +105,19 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> A
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/oauth/callback", tag = "browser", summary = "Instagram's redirect back with a code or a denial",
+    params(
+        ("state" = Option<String>, Query, description = "The single-use CSRF state"),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("error" = Option<String>, Query, description = "Set when the user denied"),
+        ("error_reason" = Option<String>, Query),
+        ("error_description" = Option<String>, Query),
+    ),
+    responses(
+        (status = 302, description = "To the session's return_url with the outcome"),
+        (status = 200, description = "The broker's result page when there is no return_url", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, expired or reused state; or another browser", body = ErrorBody),
+    ))]
 pub async fn callback(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -4,14 +4,21 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the process answers",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the database answers",
+    responses(
+        (status = 200, description = "Ready, with the database kind", body = Object),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state
         .store()
@@ -24,6 +31,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 /// Prometheus exposition (no API key: counts and outcomes only, no ids).
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics (optionally behind `[metrics] bearer_token`)",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 401, description = "`[metrics] bearer_token` is set and was not given", body = ErrorBody),
+    ))]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

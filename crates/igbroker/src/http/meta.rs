@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use igbroker_store::DataDeletionRow;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::http::browser::html_escape;
 use crate::service::meta;
 use crate::state::AppState;
@@ -79,7 +79,14 @@ fn refused(kind: &'static str, e: ApiError) -> ApiError {
     e
 }
 
-async fn deauthorize(
+#[utoipa::path(post, path = "/meta/deauthorize/{app_id}", tag = "meta", summary = "Meta's deauthorize callback: the user removed the app",
+    params(("app_id" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`signed_request=…`"),
+    responses(
+        (status = 200, description = "`{\"received\": true}`", body = Object),
+        (status = 400, description = "Missing, malformed or wrongly signed signed_request", body = ErrorBody),
+    ))]
+pub(crate) async fn deauthorize(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -95,7 +102,14 @@ async fn deauthorize(
     Ok(axum::Json(json!({"received": true})).into_response())
 }
 
-async fn data_deletion(
+#[utoipa::path(post, path = "/meta/data-deletion/{app_id}", tag = "meta", summary = "Meta's data-deletion callback: answers a status URL and confirmation code",
+    params(("app_id" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`signed_request=…`"),
+    responses(
+        (status = 200, description = "`{\"url\", \"confirmation_code\"}`", body = Object),
+        (status = 400, description = "Missing, malformed or wrongly signed signed_request", body = ErrorBody),
+    ))]
+pub(crate) async fn data_deletion(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -158,7 +172,13 @@ fn status_html(row: &DataDeletionRow) -> String {
     )
 }
 
-async fn status(
+#[utoipa::path(get, path = "/meta/data-deletion/status/{code}", tag = "meta", summary = "The public status of a data-deletion request (HTML, or JSON with Accept: application/json)",
+    params(("code" = String, Path, description = "The confirmation code")),
+    responses(
+        (status = 200, description = "The request's status", body = Object),
+        (status = 404, description = "No such request"),
+    ))]
+pub(crate) async fn status(
     State(state): State<AppState>,
     Path(code): Path<String>,
     headers: HeaderMap,

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::service::instagram_webhooks::{self, RelayReport, SIGNATURE_HEADER, Verification};
 use crate::state::AppState;
 
@@ -23,6 +23,17 @@ fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/meta/webhooks/{app_id}", tag = "meta", summary = "Meta's webhook verification: echoes hub.challenge when hub.verify_token matches",
+    params(
+        ("app_id" = String, Path),
+        ("hub.mode" = Option<String>, Query), ("hub.challenge" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query),
+    ),
+    responses(
+        (status = 200, description = "The challenge", content_type = "text/plain", body = String),
+        (status = 400, description = "Not a verification request", content_type = "text/plain", body = String),
+        (status = 403, description = "Wrong verify token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such app", body = ErrorBody),
+    ))]
 pub async fn verify(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
@@ -47,6 +58,14 @@ pub async fn verify(
     })
 }
 
+#[utoipa::path(post, path = "/meta/webhooks/{app_id}", tag = "meta", summary = "A signed Instagram webhook notification, relayed to the owning service",
+    params(("app_id" = String, Path), ("X-Hub-Signature-256" = String, Header, description = "`sha256=` HMAC of the body with the app secret")),
+    request_body(content = Object, description = "Meta's notification"),
+    responses(
+        (status = 200, description = "What the notification became", body = RelayReport),
+        (status = 400, description = "Bad signature or body", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+    ))]
 pub async fn notify(
     State(state): State<AppState>,
     Path(app_id): Path<String>,

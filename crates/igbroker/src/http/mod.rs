@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod meta;
 pub mod meta_webhooks;
+pub mod openapi;
 pub mod request_id;
 pub mod suspension;
 pub mod ui;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
         .layer(axum::middleware::from_fn_with_state(
             limits.max_json_depth,
             json_depth,

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use igbroker_core::ApiScope;
 
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::service::accounts::{self, AccountView};
 use crate::service::anomaly;
@@ -18,6 +18,22 @@ async fn authorized(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/suspend",
+    tag = "accounts",
+    summary = "Hold the account: no token reads or refreshes until resumed (scope accounts:write)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Caller,
@@ -28,6 +44,22 @@ pub async fn suspend(
     Ok(Json(AccountView::from_row(&acc, state.now())))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/resume",
+    tag = "accounts",
+    summary = "Lift a hold (scope accounts:write)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)")),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+)]
 pub async fn resume(
     State(state): State<AppState>,
     caller: Caller,

@@ -44,7 +44,7 @@ pub async fn list(
     Ok(state.store().list_accounts(filter, after, limit).await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub issued_at: Option<String>,
     pub expires_at: Option<String>,
@@ -54,7 +54,7 @@ pub struct TokenInfo {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub app_id: String,

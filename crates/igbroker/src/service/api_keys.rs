@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::service::error::{Error, Result};
 use crate::util::rfc3339;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,

@@ -15,12 +15,13 @@ use crate::service::error::{Error, Result};
 use crate::state::AppState;
 use crate::util::rfc3339;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewApp {
     pub name: String,
     #[serde(default)]
     pub kind: Option<String>,
     pub client_id: String,
+    #[schema(value_type = String, format = Password)]
     pub client_secret: SecretString,
     pub scopes: Vec<String>,
     #[serde(default)]
@@ -31,7 +32,7 @@ pub struct NewApp {
     pub webhook_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     pub id: String,
     pub name: String,
@@ -225,12 +226,13 @@ async fn valid_webhook_url(state: &AppState, url: &str) -> Result<()> {
 }
 
 /// `PATCH /v1/apps/{id}`: absent fields stay; `webhook_url: null` removes the webhook.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppChanges {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub client_secret: Option<SecretString>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
@@ -240,6 +242,7 @@ pub struct AppChanges {
     pub return_origins: Option<Vec<String>>,
     /// Absent: unchanged; `null`: no webhook; a URL: deliver there.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub webhook_url: Option<Option<String>>,
     /// A new signing secret, shown once in the answer.
     #[serde(default)]
@@ -249,6 +252,7 @@ pub struct AppChanges {
     pub relay_instagram_webhooks: Option<bool>,
     /// The verify token Meta's callback verification must present; stored sealed.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub verify_token: Option<SecretString>,
 }
 
@@ -266,13 +270,21 @@ pub struct Updated {
 
 /// An app as answered after a change, with a new webhook secret when there is
 /// one (shown this once, like an API key).
+/// An app as answered when it is created or changed: a new webhook secret appears this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppShown {
+    #[serde(flatten)]
+    pub app: AppView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
 pub fn shown_once(row: &AppRow, webhook_secret: Option<String>) -> Result<Value> {
-    let mut view =
-        serde_json::to_value(AppView::from_row(row)).map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(secret) = webhook_secret {
-        view["webhook_secret"] = Value::String(secret);
-    }
-    Ok(view)
+    serde_json::to_value(AppShown {
+        app: AppView::from_row(row),
+        webhook_secret,
+    })
+    .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// Changes an app and audits which fields changed (names only). Accounts keep

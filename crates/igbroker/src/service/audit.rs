@@ -73,17 +73,34 @@ pub async fn list(
 
 /// One entry as the API and the CLI show it; `detail` as JSON, the hashes kept
 /// for whoever checks the chain themselves.
-pub fn view(r: &igbroker_store::AuditRow) -> Value {
-    serde_json::json!({
-        "id": r.id,
-        "seq": r.seq,
-        "at": crate::util::rfc3339(r.at),
-        "actor": r.actor,
-        "action": r.action,
-        "account_id": r.account_id,
-        "app_id": r.app_id,
-        "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-    })
+/// One audit entry as the API shows it; `hash` chains it to `prev_hash`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntryView {
+    pub id: String,
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub account_id: Option<String>,
+    pub app_id: Option<String>,
+    /// What the action concerned; never a secret.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub fn view(r: &igbroker_store::AuditRow) -> AuditEntryView {
+    AuditEntryView {
+        id: r.id.clone(),
+        seq: r.seq,
+        at: crate::util::rfc3339(r.at),
+        actor: r.actor.clone(),
+        action: r.action.clone(),
+        account_id: r.account_id.clone(),
+        app_id: r.app_id.clone(),
+        detail: serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+        prev_hash: r.prev_hash.clone(),
+        hash: r.hash.clone(),
+    }
 }

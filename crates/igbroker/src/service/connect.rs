@@ -27,7 +27,7 @@ pub const SESSION_TTL_SECS: i64 = 3600;
 /// A re-connect link offered in an event lives longer than an interactive one.
 pub const RECONNECT_TTL_SECS: i64 = 7 * 86_400;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewSession {
     pub app_id: String,
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct NewSession {
     pub account_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub app_id: String,
@@ -672,9 +672,10 @@ async fn store_connected(
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct ImportRequest {
     pub app_id: String,
+    #[schema(value_type = String, format = Password)]
     pub access_token: secrecy::SecretString,
     #[serde(default)]
     pub end_user: Option<String>,

@@ -267,7 +267,7 @@ pub async fn verify(
 }
 
 /// What one notification became.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RelayReport {
     /// Changes in the notification.
     pub changes: usize,
@@ -418,13 +418,13 @@ pub async fn after_connect(state: &AppState, account_id: &str) {
 }
 
 /// The outcome of subscribing an app's active accounts.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
 pub struct Subscriptions {
     pub subscribed: usize,
     pub failed: Vec<FailedSubscription>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailedSubscription {
     pub account_id: String,
     pub error: String,
@@ -468,20 +468,38 @@ pub async fn update_app(
     actor: &str,
     id: &str,
     changes: apps::AppChanges,
-) -> Result<Value> {
+) -> Result<AppUpdated> {
     let turning_on = changes.relay_instagram_webhooks == Some(true);
     let updated = apps::update(state, actor, id, changes).await?;
-    let mut view = apps::shown_once(&updated.row, updated.webhook_secret)?;
     let settings = state.store().instagram_relay(id).await?;
-    let enabled = settings.as_ref().is_some_and(|r| r.enabled);
-    view["relay_instagram_webhooks"] = json!(enabled);
-    view["verify_token_set"] = json!(settings.is_some_and(|r| r.verify_token_enc.is_some()));
-    view["instagram_webhook_url"] = json!(callback_url(state, id));
-    if turning_on {
-        view["relay_subscriptions"] = serde_json::to_value(subscribe_all(state, id).await?)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    }
-    Ok(view)
+    let relay_subscriptions = match turning_on {
+        true => Some(subscribe_all(state, id).await?),
+        false => None,
+    };
+    Ok(AppUpdated {
+        shown: apps::AppShown {
+            app: apps::AppView::from_row(&updated.row),
+            webhook_secret: updated.webhook_secret,
+        },
+        relay_instagram_webhooks: settings.as_ref().is_some_and(|r| r.enabled),
+        verify_token_set: settings.is_some_and(|r| r.verify_token_enc.is_some()),
+        instagram_webhook_url: callback_url(state, id),
+        relay_subscriptions,
+    })
+}
+
+/// `PATCH /v1/apps/{id}`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AppUpdated {
+    #[serde(flatten)]
+    pub shown: apps::AppShown,
+    pub relay_instagram_webhooks: bool,
+    pub verify_token_set: bool,
+    /// Where Meta must send this app's Instagram webhooks.
+    pub instagram_webhook_url: String,
+    /// Present when relaying was just turned on: each active account's subscription.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_subscriptions: Option<Subscriptions>,
 }
 
 #[cfg(test)]

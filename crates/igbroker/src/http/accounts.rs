@@ -31,6 +31,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get,
     path = "/v1/accounts",
+    operation_id = "listAccounts",
     tag = "accounts",
     summary = "List connected accounts (scope accounts:read)",
     security(("api_key" = [])),
@@ -94,6 +95,7 @@ async fn owned(
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}",
+    operation_id = "getAccount",
     tag = "accounts",
     summary = "One account (scope accounts:read)",
     security(("api_key" = [])),
@@ -120,6 +122,7 @@ pub async fn show(
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/token",
+    operation_id = "readToken",
     tag = "tokens",
     summary = "The account's access token, audited (scope tokens:read)",
     security(("api_key" = [])),
@@ -178,6 +181,7 @@ pub struct RevokedAccount {
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/refresh",
+    operation_id = "refreshAccount",
     tag = "accounts",
     summary = "Refresh the token now (scope accounts:write)",
     security(("api_key" = [])),
@@ -205,6 +209,7 @@ pub async fn refresh(
 #[utoipa::path(
     delete,
     path = "/v1/accounts/{id}",
+    operation_id = "revokeAccount",
     tag = "accounts",
     summary = "Revoke the account and destroy its token (scope accounts:write)",
     security(("api_key" = [])),
@@ -236,6 +241,7 @@ pub async fn revoke(
 #[utoipa::path(
     post,
     path = "/v1/accounts/import",
+    operation_id = "importAccount",
     tag = "accounts",
     summary = "Adopt a long-lived token obtained elsewhere (scope accounts:write)",
     security(("api_key" = [])),
@@ -266,11 +272,42 @@ pub async fn import(
     Ok((status, Json(AccountView::from_row(&acc, state.now()))))
 }
 
+// One operation per method in the API document; one implementation.
 #[utoipa::path(
-    method(get, post, delete),
+    get,
     path = "/v1/accounts/{id}/graph/{path}",
+    operation_id = "graphGet",
     tag = "graph",
-    summary = "Call the Instagram Graph API as the account (scope graph; POST and DELETE need publish or comments:manage)",
+    summary = "Read from the Instagram Graph API as the account (scope graph)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
+    responses(
+        (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+)]
+pub async fn graph_get(
+    state: State<AppState>,
+    caller: Caller,
+    method: Method,
+    path: Path<(String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    // Graph reads and deletes take their parameters from the query alone.
+    graph(state, caller, method, path, query, headers, Bytes::new()).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/graph/{path}",
+    operation_id = "graphPost",
+    tag = "graph",
+    summary = "Write through the Graph API as the account (scope graph, and publish or comments:manage as the path needs)",
     security(("api_key" = [])),
     request_body(content = Object, description = "Graph parameters for POST: a flat JSON object or a form (they may also come in the query)"),
     params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
@@ -283,6 +320,47 @@ pub async fn import(
         (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
         (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
 )]
+pub async fn graph_post(
+    state: State<AppState>,
+    caller: Caller,
+    method: Method,
+    path: Path<(String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    graph(state, caller, method, path, query, headers, body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/accounts/{id}/graph/{path}",
+    operation_id = "graphDelete",
+    tag = "graph",
+    summary = "Delete through the Graph API as the account (scope graph and comments:manage)",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
+    responses(
+        (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
+        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
+        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
+        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+)]
+pub async fn graph_delete(
+    state: State<AppState>,
+    caller: Caller,
+    method: Method,
+    path: Path<(String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    // Graph reads and deletes take their parameters from the query alone.
+    graph(state, caller, method, path, query, headers, Bytes::new()).await
+}
+
 pub async fn graph(
     State(state): State<AppState>,
     caller: Caller,

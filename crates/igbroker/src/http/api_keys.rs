@@ -47,6 +47,7 @@ fn manages(caller: &Caller, app_ids: &str) -> bool {
 #[utoipa::path(
     post,
     path = "/v1/api-keys",
+    operation_id = "createApiKey",
     tag = "api-keys",
     summary = "Create an API key no wider than the caller's (scope admin)",
     security(("api_key" = [])),
@@ -102,6 +103,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
+    operation_id = "listApiKeys",
     tag = "api-keys",
     summary = "List the keys the caller manages (scope admin)",
     security(("api_key" = [])),
@@ -146,6 +148,7 @@ pub async fn list(
 #[utoipa::path(
     delete,
     path = "/v1/api-keys/{id}",
+    operation_id = "revokeApiKey",
     tag = "api-keys",
     summary = "Revoke a key (scope admin)",
     security(("api_key" = [])),

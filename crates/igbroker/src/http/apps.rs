@@ -15,6 +15,7 @@ use crate::util::{Page, PageQuery, page};
 #[utoipa::path(
     post,
     path = "/v1/apps",
+    operation_id = "createApp",
     tag = "apps",
     summary = "Register an Instagram app (scope apps:write)",
     security(("api_key" = [])),
@@ -52,6 +53,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/apps",
+    operation_id = "listApps",
     tag = "apps",
     summary = "List apps (scope accounts:read or apps:write)",
     security(("api_key" = [])),
@@ -87,6 +89,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/v1/apps/{app_id}",
+    operation_id = "getApp",
     tag = "apps",
     summary = "One app (scope accounts:read or apps:write)",
     security(("api_key" = [])),
@@ -116,6 +119,7 @@ pub async fn show(
 #[utoipa::path(
     patch,
     path = "/v1/apps/{app_id}",
+    operation_id = "updateApp",
     tag = "apps",
     summary = "Change an app; absent fields stay (scope apps:write)",
     security(("api_key" = [])),
@@ -146,6 +150,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/apps/{app_id}",
+    operation_id = "deleteApp",
     tag = "apps",
     summary = "Delete an app without accounts (scope apps:write)",
     security(("api_key" = [])),

@@ -25,6 +25,7 @@ pub struct AuditQuery {
 #[utoipa::path(
     get,
     path = "/v1/audit",
+    operation_id = "listAudit",
     tag = "audit",
     summary = "Read the tamper-evident audit log, oldest first (scope audit:read)",
     security(("api_key" = [])),

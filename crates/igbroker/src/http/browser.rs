@@ -18,6 +18,7 @@ use crate::state::AppState;
 #[utoipa::path(
     post,
     path = "/v1/connect-sessions",
+    operation_id = "createConnectSession",
     tag = "connect",
     summary = "Start connecting an account: answers the link to send the end user (scope connect)",
     security(("api_key" = [])),
@@ -48,6 +49,7 @@ pub async fn create_session(
 #[utoipa::path(
     get,
     path = "/v1/connect-sessions/{id}",
+    operation_id = "getConnectSession",
     tag = "connect",
     summary = "Where a connect session stands (scope connect or accounts:read)",
     security(("api_key" = [])),
@@ -87,7 +89,7 @@ fn redirect(location: &str) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/connect/{id}", tag = "browser", summary = "The connect link an end user opens: redirects to Instagram's consent page",
+#[utoipa::path(get, path = "/connect/{id}", operation_id = "openConnectLink", tag = "browser", summary = "The connect link an end user opens: redirects to Instagram's consent page",
     params(("id" = String, Path, description = "The connect session id")),
     responses(
         (status = 302, description = "To Instagram's authorize URL; sets the browser-binding cookie"),
@@ -105,7 +107,7 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>) -> A
     Ok(resp)
 }
 
-#[utoipa::path(get, path = "/oauth/callback", tag = "browser", summary = "Instagram's redirect back with a code or a denial",
+#[utoipa::path(get, path = "/oauth/callback", operation_id = "oauthCallback", tag = "browser", summary = "Instagram's redirect back with a code or a denial",
     params(
         ("state" = Option<String>, Query, description = "The single-use CSRF state"),
         ("code" = Option<String>, Query, description = "The authorization code"),

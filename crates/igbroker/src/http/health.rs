@@ -7,14 +7,14 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the process answers",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", summary = "Liveness: the process answers",
     responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the database answers",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", summary = "Readiness: the database answers",
     responses(
         (status = 200, description = "Ready, with the database kind", body = Object),
         (status = 503, description = "The database does not answer", body = ErrorBody),
@@ -31,7 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 /// Prometheus exposition (no API key: counts and outcomes only, no ids).
-#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics (optionally behind `[metrics] bearer_token`)",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations", summary = "Prometheus metrics (optionally behind `[metrics] bearer_token`)",
     security((), ("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),

@@ -79,7 +79,7 @@ fn refused(kind: &'static str, e: ApiError) -> ApiError {
     e
 }
 
-#[utoipa::path(post, path = "/meta/deauthorize/{app_id}", tag = "meta", summary = "Meta's deauthorize callback: the user removed the app",
+#[utoipa::path(post, path = "/meta/deauthorize/{app_id}", operation_id = "metaDeauthorize", tag = "meta", summary = "Meta's deauthorize callback: the user removed the app",
     params(("app_id" = String, Path)),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`signed_request=…`"),
     responses(
@@ -102,7 +102,7 @@ pub(crate) async fn deauthorize(
     Ok(axum::Json(json!({"received": true})).into_response())
 }
 
-#[utoipa::path(post, path = "/meta/data-deletion/{app_id}", tag = "meta", summary = "Meta's data-deletion callback: answers a status URL and confirmation code",
+#[utoipa::path(post, path = "/meta/data-deletion/{app_id}", operation_id = "metaDataDeletion", tag = "meta", summary = "Meta's data-deletion callback: answers a status URL and confirmation code",
     params(("app_id" = String, Path)),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`signed_request=…`"),
     responses(
@@ -172,7 +172,7 @@ fn status_html(row: &DataDeletionRow) -> String {
     )
 }
 
-#[utoipa::path(get, path = "/meta/data-deletion/status/{code}", tag = "meta", summary = "The public status of a data-deletion request (HTML, or JSON with Accept: application/json)",
+#[utoipa::path(get, path = "/meta/data-deletion/status/{code}", operation_id = "dataDeletionStatus", tag = "meta", summary = "The public status of a data-deletion request (HTML, or JSON with Accept: application/json)",
     params(("code" = String, Path, description = "The confirmation code")),
     responses(
         (status = 200, description = "The request's status", body = Object),

@@ -23,7 +23,7 @@ fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/meta/webhooks/{app_id}", tag = "meta", summary = "Meta's webhook verification: echoes hub.challenge when hub.verify_token matches",
+#[utoipa::path(get, path = "/meta/webhooks/{app_id}", operation_id = "verifyMetaWebhook", tag = "meta", summary = "Meta's webhook verification: echoes hub.challenge when hub.verify_token matches",
     params(
         ("app_id" = String, Path),
         ("hub.mode" = Option<String>, Query), ("hub.challenge" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query),
@@ -58,7 +58,7 @@ pub async fn verify(
     })
 }
 
-#[utoipa::path(post, path = "/meta/webhooks/{app_id}", tag = "meta", summary = "A signed Instagram webhook notification, relayed to the owning service",
+#[utoipa::path(post, path = "/meta/webhooks/{app_id}", operation_id = "receiveMetaWebhook", tag = "meta", summary = "A signed Instagram webhook notification, relayed to the owning service",
     params(("app_id" = String, Path), ("X-Hub-Signature-256" = String, Header, description = "`sha256=` HMAC of the body with the app secret")),
     request_body(content = Object, description = "Meta's notification"),
     responses(

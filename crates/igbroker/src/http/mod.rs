@@ -19,7 +19,7 @@ pub mod suspension;
 pub mod ui;
 
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -46,7 +46,12 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/refresh", post(accounts::refresh))
         .route("/accounts/{id}/suspend", post(suspension::suspend))
         .route("/accounts/{id}/resume", post(suspension::resume))
-        .route("/accounts/{id}/graph/{*path}", any(accounts::graph))
+        .route(
+            "/accounts/{id}/graph/{*path}",
+            get(accounts::graph_get)
+                .post(accounts::graph_post)
+                .delete(accounts::graph_delete),
+        )
         .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))

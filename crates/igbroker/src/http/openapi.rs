@@ -23,7 +23,7 @@ use crate::http::{
         apps::create, apps::list, apps::show, apps::update, apps::delete,
         browser::create_session, browser::show_session,
         accounts::list, accounts::import, accounts::show, accounts::revoke, accounts::token,
-        accounts::refresh, accounts::graph,
+        accounts::refresh, accounts::graph_get, accounts::graph_post, accounts::graph_delete,
         suspension::suspend, suspension::resume,
         audit::list,
         api_keys::create, api_keys::list, api_keys::revoke,
@@ -84,7 +84,7 @@ pub fn json() -> &'static str {
     })
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", summary = "This document (OpenAPI 3.1)",
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "operations", summary = "This document (OpenAPI 3.1)",
     responses((status = 200, description = "The OpenAPI document", body = Object)))]
 pub async fn document() -> impl IntoResponse {
     (

@@ -21,6 +21,7 @@ async fn authorized(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/suspend",
+    operation_id = "suspendAccount",
     tag = "accounts",
     summary = "Hold the account: no token reads or refreshes until resumed (scope accounts:write)",
     security(("api_key" = [])),
@@ -47,6 +48,7 @@ pub async fn suspend(
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/resume",
+    operation_id = "resumeAccount",
     tag = "accounts",
     summary = "Lift a hold (scope accounts:write)",
     security(("api_key" = [])),

@@ -109,6 +109,14 @@ async fn every_route_is_documented(env: TestEnv) {
             );
         }
     }
+    // Generators name a client's methods by operationId: each is given, and unique.
+    let mut ids = std::collections::HashSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+        }
+    }
     // Keys are described, and every /v1 operation requires one.
     assert_eq!(
         doc["components"]["securitySchemes"]["api_key"]["scheme"],

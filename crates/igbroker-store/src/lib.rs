@@ -23,6 +23,7 @@ mod scheduler;
 pub mod test_support;
 mod trust;
 mod tx;
+mod upstream_budgets;
 mod usage;
 mod webhooks;
 
@@ -43,5 +44,6 @@ pub use rotation::{SealedColumn, SealedPage, SealedSwap, SealedValue};
 pub use scheduler::claim_due_sql;
 pub use scheduler::{AccountGauges, Claimed};
 pub use tx::Tx;
+pub use upstream_budgets::BudgetRow;
 pub use usage::{BaselineRow, UsageEntry};
 pub use webhooks::{OutboxRow, WebhookDelivery, WebhookSecrets};

@@ -154,6 +154,12 @@ pub struct InstagramConfig {
     pub connect_timeout: Duration,
     #[serde(deserialize_with = "human_duration")]
     pub request_timeout: Duration,
+    /// Above this share of Instagram's reported rate limit (percent), proxied Graph calls
+    /// are answered 429 and refreshes keep the rest.
+    pub throttle_at_percent: u8,
+    /// How many times a Graph GET that failed transiently is retried, with backoff.
+    /// Writes are never retried: Instagram may have done them.
+    pub graph_get_retries: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +286,8 @@ impl Default for InstagramConfig {
             graph_version: "v24.0".into(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            throttle_at_percent: 90,
+            graph_get_retries: 2,
         }
     }
 }
@@ -360,6 +368,18 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "api_key_cache_ttl `{}` is longer than 60s: a revoked key would keep working that long; use e.g. \"1s\"",
                 humantime::format_duration(self.api_key_cache_ttl)
+            )));
+        }
+        let pct = self.instagram.throttle_at_percent;
+        if !(1..=100).contains(&pct) {
+            return Err(ConfigError::Invalid(format!(
+                "instagram.throttle_at_percent `{pct}` must be a share from 1 to 100 (default 90)"
+            )));
+        }
+        if self.instagram.graph_get_retries > 5 {
+            return Err(ConfigError::Invalid(format!(
+                "instagram.graph_get_retries `{}` is more than 5; retrying longer only adds to Instagram's load",
+                self.instagram.graph_get_retries
             )));
         }
         let v = &self.instagram.graph_version;

@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::service::error::{Error, Result};
-use crate::service::{accounts, audit, connect, refresh};
+use crate::service::{accounts, audit, connect, refresh, upstream_budget};
 use crate::state::AppState;
 
 pub struct GraphCall {
@@ -54,17 +54,17 @@ pub async fn call(
     let secret = accounts::open_token(state, &acc)?;
     let token = instagram_api::AccessToken::new(secret.expose_secret().to_string());
     let method = call.method.clone();
-    let result = state
-        .instagram()
-        .raw(
-            &token,
-            instagram_api::RawRequest {
-                method: call.method,
-                path: call.path.clone(),
-                params: call.params,
-            },
-        )
-        .await;
+    let budgets = upstream_budget::admit(state, &acc).await?;
+    let result = send(
+        state,
+        &acc,
+        &budgets,
+        &token,
+        call.method,
+        &call.path,
+        call.params,
+    )
+    .await;
     metrics::counter!("igbroker_graph_calls_total", "result" => if result.is_ok() { "ok" } else { "error" })
         .increment(1);
     audit::record(
@@ -105,6 +105,62 @@ pub async fn call(
         ));
     }
     answer
+}
+
+/// The call, its budgets recorded; a read that failed transiently is retried with backoff
+/// (`[instagram] graph_get_retries`), a write never is: Instagram may have done it.
+async fn send(
+    state: &AppState,
+    acc: &igbroker_store::AccountRow,
+    budgets: &[igbroker_store::BudgetRow],
+    token: &instagram_api::AccessToken,
+    method: reqwest::Method,
+    path: &str,
+    params: Vec<(String, String)>,
+) -> std::result::Result<instagram_api::RawResponse, instagram_api::Error> {
+    let retries = match method {
+        reqwest::Method::GET => state.config().instagram.graph_get_retries,
+        _ => 0,
+    };
+    let mut attempt = 0u8;
+    loop {
+        let request = instagram_api::RawRequest {
+            method: method.clone(),
+            path: path.to_string(),
+            params: params.clone(),
+        };
+        let result = state.instagram().raw(token, request).await;
+        let (usage, throttled) = match &result {
+            Ok(r) => (Some(&r.usage), None),
+            Err(e) => (e.usage(), throttling(e)),
+        };
+        if let Err(e) = upstream_budget::observe(state, acc, budgets, usage, throttled).await {
+            tracing::warn!(error = %e, "could not record Instagram's usage report");
+        }
+        match result {
+            Err(e)
+                if attempt < retries
+                    && e.is_transient()
+                    && throttled.is_none()
+                    && !matches!(e, instagram_api::Error::RateLimited { .. }) =>
+            {
+                attempt += 1;
+                metrics::counter!("igbroker_graph_retries_total").increment(1);
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The code and wait of an error that says Instagram is throttling.
+fn throttling(e: &instagram_api::Error) -> Option<(i64, Option<std::time::Duration>)> {
+    match e {
+        instagram_api::Error::RateLimited {
+            code, retry_after, ..
+        } => Some((*code, *retry_after)),
+        _ => None,
+    }
 }
 
 /// Whether `text` holds the token, or its JSON-escaped form.

@@ -16,6 +16,7 @@
 //! connect               sessions, the callback, import, marking re-auth
 //! refresh               one token's refresh under its lease
 //! tokens                handing a token out (may refresh first)
+//! upstream_budget       Instagram's rate-limit figures and holds, shared by the replicas
 //! graph                 Graph API calls made with an account's token
 //! ```
 //!
@@ -47,6 +48,8 @@ pub mod connect;
 pub mod refresh;
 
 pub mod tokens;
+
+pub mod upstream_budget;
 
 pub mod graph;
 

@@ -28,3 +28,4 @@ mod replicas;
 mod service_layer;
 mod storage;
 mod trust_boundary;
+mod upstream_budget;

@@ -368,6 +368,7 @@ const CHAIN: &[&str] = &[
     "connect",
     "refresh",
     "tokens",
+    "upstream_budget",
     "graph",
 ];
 /// Modules outside the chain, which may use only `error`.

@@ -40,6 +40,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// 422: well-formed but not doable as asked.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 422: Instagram could not make a post of the media.
+    #[error("{0}")]
+    PublishFailed(String),
     #[error("the Instagram user who logged in is not the one this account belongs to")]
     AccountMismatch,
     #[error("{message}")]
@@ -71,6 +77,8 @@ impl ApiError {
             ApiError::TokenTooYoung { .. } => "token_too_young",
             ApiError::AccountNotActive { status, .. } => status.as_str(),
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable(_) => "invalid_request",
+            ApiError::PublishFailed(_) => "publish_failed",
             ApiError::AccountMismatch => "account_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::AppNotApprovedForUser(_) => crate::service::error::APP_NOT_APPROVED_CODE,
@@ -95,6 +103,9 @@ impl ApiError {
             | ApiError::Conflict(_)
             | ApiError::AccountMismatch
             | ApiError::AppNotApprovedForUser(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) | ApiError::PublishFailed(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -133,6 +144,8 @@ impl From<service::Error> for ApiError {
             E::InvalidState(m) => ApiError::InvalidState(m),
             E::StateUsed => ApiError::StateUsed,
             E::Conflict(m) => ApiError::Conflict(m),
+            E::Unprocessable(m) => ApiError::Unprocessable(m),
+            E::PublishFailed(m) => ApiError::PublishFailed(m),
             E::Unauthorized(m) => ApiError::Unauthorized(m),
             E::NotActive(status) => ApiError::not_active(status),
             E::TooYoung { ready_at } => ApiError::TokenTooYoung {
@@ -228,3 +241,12 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error answer stored earlier (a publish request that failed), replayed in the one
+/// error shape with the status it had.
+pub fn stored_error(status: u16, code: &str, message: &str) -> Response {
+    let request_id = request_id::current();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = json!({"error": {"code": code, "message": message, "request_id": request_id}});
+    (status, Json(body)).into_response()
+}

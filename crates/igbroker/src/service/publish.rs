@@ -112,6 +112,11 @@ impl Post {
     }
 }
 
+/// What a request's key is bound to: the same post, whatever the spelling of its JSON.
+pub fn body_hash(post: &Post) -> String {
+    sha256_hex(&post.canonical())
+}
+
 /// Reads a request body, naming the field that is wrong.
 pub fn parse(body: &Value) -> Result<Post> {
     let Value::Object(obj) = body else {
@@ -361,7 +366,7 @@ pub async fn publish(
         }
         None => format!("auto-{}", random_token()),
     };
-    let body_hash = sha256_hex(&post.canonical());
+    let body_hash = body_hash(&post);
     let now = state.now();
     let lease = random_token();
     let row = PublishRequestRow {
@@ -446,9 +451,14 @@ pub async fn publish(
                 key,
                 lease,
             };
-            return work.fail(e).await.map(|row| Answer::Done {
-                row,
-                replayed: false,
+            let row = work.fail(e).await?;
+            return Ok(if row.state == "in_progress" {
+                Answer::InProgress(row)
+            } else {
+                Answer::Done {
+                    row,
+                    replayed: false,
+                }
             });
         }
     }
@@ -462,6 +472,8 @@ pub async fn publish(
     let account_id = work.acc.id.clone();
     let task = tokio::spawn(async move { work.run(post).await });
     match tokio::time::timeout(INLINE_WAIT, task).await {
+        // An attempt that lost its lease to another reads the request as that one left it.
+        Ok(Ok(Ok(row))) if row.state == "in_progress" => Ok(Answer::InProgress(row)),
         Ok(Ok(result)) => result.map(|row| Answer::Done {
             row,
             replayed: false,

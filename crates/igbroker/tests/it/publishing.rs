@@ -530,3 +530,92 @@ both_backends!(idempotent, one_key_sent_five_times_publishes_once);
 both_backends!(container_error, a_container_in_error_names_the_subcode);
 both_backends!(refusals, refusals_reach_no_instagram);
 both_backends!(quota, a_used_up_quota_is_refused_and_the_key_stays_usable);
+
+/// A request whose replica died: its row stays `in_progress` under a lease no one renews.
+async fn abandoned(env: &TestEnv, acc: &str, key: &str, body: &Value, stage: &str) {
+    let post = igbroker::service::publish::parse(body).unwrap();
+    let now = env.state.now();
+    let mut tx = env.state.store().begin().await.unwrap();
+    let row = igbroker_store::PublishRequestRow {
+        account_id: acc.to_string(),
+        idem_key: key.to_string(),
+        body_hash: igbroker::service::publish::body_hash(&post),
+        kind: post.kind().to_string(),
+        state: "in_progress".into(),
+        stage: "containers".into(),
+        lease_token: "dead-replica".into(),
+        lease_until: now + 600,
+        container_id: None,
+        media_id: None,
+        permalink: None,
+        error_status: None,
+        error_code: None,
+        error_message: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(tx.insert_publish_request(&row).await.unwrap());
+    tx.commit().await.unwrap();
+    if stage != "containers" {
+        let attempt = igbroker_store::PublishAttempt {
+            account_id: acc,
+            idem_key: key,
+            lease_token: "dead-replica",
+        };
+        assert!(
+            env.state
+                .store()
+                .advance_publish_request(&attempt, stage, Some("1799"), now + 600, now)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+async fn an_abandoned_request_is_taken_over_once_its_lease_ends(env: TestEnv) {
+    let acc = env.connect(USER, "u1").await;
+    let body = json!({"type": "image", "image_url": img(7), "caption": "Resumed"});
+    abandoned(&env, &acc, "crashed-1", &body, "containers").await;
+    let seq = last_seq(&env).await;
+    // While the dead replica's lease runs, a retry waits: 202 and the status URL.
+    let a = post_media(&env, &env.admin_key, &acc, Some("crashed-1"), &body).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert!(
+        a.body["status_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/media/requests/crashed-1"))
+    );
+    let (st, v) = env
+        .get(&format!("/v1/accounts/{acc}/media/requests/crashed-1"))
+        .await;
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("in_progress")),
+        "{v}"
+    );
+    assert!(env.sandbox_calls_after(seq).await.is_empty());
+    // Once it ran out, the retry takes the request over and publishes it, once.
+    env.advance(601);
+    let _t = Ticker::start(&env);
+    let a = post_media(&env, &env.admin_key, &acc, Some("crashed-1"), &body).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(publishes_since(&env, seq).await, 1);
+
+    // A replica that died after sending media_publish may have published: never repeated.
+    abandoned(&env, &acc, "crashed-2", &body, "publishing").await;
+    env.advance(601);
+    let seq = last_seq(&env).await;
+    let a = post_media(&env, &env.admin_key, &acc, Some("crashed-2"), &body).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    assert!(
+        s(&a.body["error"]["message"]).contains("may or may not be live"),
+        "{}",
+        a.body
+    );
+    assert!(env.sandbox_calls_after(seq).await.is_empty());
+}
+
+both_backends!(
+    taken_over,
+    an_abandoned_request_is_taken_over_once_its_lease_ends
+);

@@ -23,15 +23,15 @@ pub struct PublishRequestRow {
     pub container_id: Option<String>,
     pub media_id: Option<String>,
     pub permalink: Option<String>,
-    pub error_status: Option<i64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "account_id, idem_key, body_hash, kind, state, stage, lease_token, lease_until,
-    container_id, media_id, permalink, error_status, error_code, error_message, created_at, updated_at";
+const COLUMNS: &str =
+    "account_id, idem_key, body_hash, kind, state, stage, lease_token, lease_until,
+    container_id, media_id, permalink, error_code, error_message, created_at, updated_at";
 
 /// One attempt at a request: what every guarded change names.
 pub struct PublishAttempt<'a> {
@@ -47,7 +47,6 @@ pub enum PublishOutcome<'a> {
         permalink: Option<&'a str>,
     },
     Failed {
-        status: u16,
         code: &'a str,
         message: &'a str,
     },
@@ -122,19 +121,14 @@ impl Tx {
             .bind(*media_id)
             .bind(*permalink)
             .bind(now),
-            PublishOutcome::Failed {
-                status,
-                code,
-                message,
-            } => sqlx::query(
-                "UPDATE publish_requests SET state = 'failed', error_status = $4, error_code = $5,
-                     error_message = $6, updated_at = $7
+            PublishOutcome::Failed { code, message } => sqlx::query(
+                "UPDATE publish_requests SET state = 'failed', error_code = $4,
+                     error_message = $5, updated_at = $6
                  WHERE account_id = $1 AND idem_key = $2 AND lease_token = $3 AND state = 'in_progress'",
             )
             .bind(attempt.account_id)
             .bind(attempt.idem_key)
             .bind(attempt.lease_token)
-            .bind(i64::from(*status))
             .bind(*code)
             .bind(*message)
             .bind(now),

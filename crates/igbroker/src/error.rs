@@ -242,11 +242,22 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// An error answer stored earlier (a publish request that failed), replayed in the one
-/// error shape with the status it had.
-pub fn stored_error(status: u16, code: &str, message: &str) -> Response {
+/// An error answer stored earlier by its code (a publish request that failed), replayed
+/// in the one error shape with the status that code has.
+pub fn stored_error(code: &str, message: &str) -> Response {
     let request_id = request_id::current();
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = match code {
+        "not_found" => StatusCode::NOT_FOUND,
+        "invalid_request" => StatusCode::BAD_REQUEST,
+        "missing_scope" | "forbidden" => StatusCode::FORBIDDEN,
+        "publish_failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "upstream_error" => StatusCode::BAD_GATEWAY,
+        // conflict, reauth_required, revoked, suspended, app_not_approved_for_user, …
+        _ => StatusCode::CONFLICT,
+    };
     let body = json!({"error": {"code": code, "message": message, "request_id": request_id}});
     (status, Json(body)).into_response()
 }

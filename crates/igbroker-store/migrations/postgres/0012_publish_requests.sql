@@ -16,7 +16,6 @@ CREATE TABLE publish_requests (
     container_id TEXT,
     media_id TEXT,
     permalink TEXT,
-    error_status BIGINT,
     error_code TEXT,
     error_message TEXT,
     created_at BIGINT NOT NULL,

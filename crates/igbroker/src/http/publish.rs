@@ -54,9 +54,6 @@ pub async fn create(
                     (status, Json(view(&state, &row))).into_response()
                 }
                 _ => stored_error(
-                    row.error_status
-                        .and_then(|s| u16::try_from(s).ok())
-                        .unwrap_or(502),
                     row.error_code.as_deref().unwrap_or("upstream_error"),
                     row.error_message.as_deref().unwrap_or("publishing failed"),
                 ),
@@ -106,9 +103,8 @@ fn status_url(state: &AppState, row: &PublishRequestRow) -> String {
 
 /// A publish request as the API shows it.
 fn view(state: &AppState, row: &PublishRequestRow) -> Value {
-    let error = (row.state == "failed").then(|| {
-        json!({"code": row.error_code, "message": row.error_message, "http_status": row.error_status})
-    });
+    let error = (row.state == "failed")
+        .then(|| json!({"code": row.error_code, "message": row.error_message}));
     json!({
         "status": row.state,
         "type": row.kind,

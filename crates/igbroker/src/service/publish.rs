@@ -381,7 +381,6 @@ pub async fn publish(
         container_id: None,
         media_id: None,
         permalink: None,
-        error_status: None,
         error_code: None,
         error_message: None,
         created_at: now,
@@ -862,17 +861,21 @@ impl Work {
     }
 
     async fn fail(&self, error: Error) -> Result<PublishRequestRow> {
-        let api = crate::error::ApiError::from(error);
-        let status = api.status().as_u16();
-        let code = api.code();
-        let message = api.to_string();
+        let code = error.code();
+        // Kept for every retry of the key to read: an internal failure is stored without
+        // its cause, which goes to the log.
+        let message = if code == "internal" {
+            tracing::error!(account_id = %self.acc.id, error = %error, "publishing failed");
+            "internal error while publishing; the broker logged the cause".to_string()
+        } else {
+            error.to_string()
+        };
         let now = self.state.now();
         let mut tx = self.state.store().begin().await?;
         let held = tx
             .finish_publish_request(
                 &self.attempt(),
                 &PublishOutcome::Failed {
-                    status,
                     code,
                     message: &message,
                 },

@@ -548,7 +548,6 @@ async fn abandoned(env: &TestEnv, acc: &str, key: &str, body: &Value, stage: &st
         container_id: None,
         media_id: None,
         permalink: None,
-        error_status: None,
         error_code: None,
         error_message: None,
         created_at: now,

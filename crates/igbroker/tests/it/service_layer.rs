@@ -369,7 +369,9 @@ const CHAIN: &[&str] = &[
     "refresh",
     "tokens",
     "upstream_budget",
+    "pages",
     "graph",
+    "publish",
 ];
 /// Modules outside the chain, which may use only `error`.
 const APART: &[&str] = &["api_keys", "dashboard", "rotation"];

@@ -36,9 +36,6 @@ const LEASE_SECS: i64 = 600;
 const POLL_FIRST_SECS: i64 = 1;
 const POLL_MAX_SECS: i64 = 30;
 const POLL_BUDGET_SECS: i64 = 900;
-/// How long the first request waits for the result before answering 202 (real time:
-/// this bounds an HTTP answer, not a step of the work).
-const INLINE_WAIT: Duration = Duration::from_secs(25);
 
 /// One item of a carousel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -470,7 +467,8 @@ pub async fn publish(
     };
     let account_id = work.acc.id.clone();
     let task = tokio::spawn(async move { work.run(post).await });
-    match tokio::time::timeout(INLINE_WAIT, task).await {
+    // Real time, not the clock's: this bounds an HTTP answer, not a step of the work.
+    match tokio::time::timeout(state.config().publish.wait, task).await {
         // An attempt that lost its lease to another reads the request as that one left it.
         Ok(Ok(Ok(row))) if row.state == "in_progress" => Ok(Answer::InProgress(row)),
         Ok(Ok(result)) => result.map(|row| Answer::Done {

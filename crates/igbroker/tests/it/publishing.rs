@@ -618,3 +618,43 @@ both_backends!(
     taken_over,
     an_abandoned_request_is_taken_over_once_its_lease_ends
 );
+
+async fn a_slow_publish_answers_202_and_finishes(env: TestEnv) {
+    let acc = env.connect(USER, "u1").await;
+    let seq = last_seq(&env).await;
+    // A reel takes 10 s of the clock to process; the clock stands still (but for real
+    // time), so the answer comes after `[publish] wait` (1 s here).
+    let body = json!({"type": "reel", "video_url": "https://cdn.example.com/long.mp4"});
+    let a = post_media(&env, &env.admin_key, &acc, Some("slow-1"), &body).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert_eq!(a.body["status"], "in_progress");
+    let status_url = s(&a.body["status_url"]);
+    assert!(status_url.starts_with(&env.broker), "{status_url}");
+    // The work goes on without the caller: once the clock moves, the status URL has it.
+    let _t = Ticker::start(&env);
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        let r = env
+            .http
+            .get(&status_url)
+            .bearer_auth(&env.admin_key)
+            .send()
+            .await
+            .unwrap();
+        let st = r.status();
+        let v: Value = r.json().await.unwrap();
+        if st == StatusCode::OK {
+            done = v;
+            break;
+        }
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(done["status"], "published", "{done}");
+    assert!(done["media_id"].is_string(), "{done}");
+    assert_eq!(publishes_since(&env, seq).await, 1);
+}
+
+both_backends_with!(slow, a_slow_publish_answers_202_and_finishes, |c| {
+    c.publish.wait = Duration::from_secs(1);
+});

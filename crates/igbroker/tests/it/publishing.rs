@@ -658,3 +658,48 @@ async fn a_slow_publish_answers_202_and_finishes(env: TestEnv) {
 both_backends_with!(slow, a_slow_publish_answers_202_and_finishes, |c| {
     c.publish.wait = Duration::from_secs(1);
 });
+
+async fn each_state_commits_with_its_audit_entry(env: TestEnv) {
+    let acc = env.connect(USER, "u1").await;
+    let _t = Ticker::start(&env);
+    let body = json!({"type": "image", "image_url": img(3)});
+    // The end is refused with its audit entry: the request is not marked published.
+    crate::service_layer::refuse_inserts(&env, "audit_log", "action", "media.published").await;
+    let a = post_media(&env, &env.admin_key, &acc, Some("audit-2"), &body).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.body);
+    let row = env
+        .state
+        .store()
+        .publish_request(&acc, "audit-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.media_id.as_deref()),
+        ("in_progress", None)
+    );
+    let (_, audit) = env
+        .get(&format!(
+            "/v1/audit?account_id={acc}&action=media.published"
+        ))
+        .await;
+    assert_eq!(audit["data"].as_array().map(Vec::len), Some(0), "{audit}");
+
+    // The start is refused with its audit entry: no request is kept, Instagram is not called.
+    crate::service_layer::refuse_inserts(&env, "audit_log", "action", "media.publish_started")
+        .await;
+    let seq = last_seq(&env).await;
+    let a = post_media(&env, &env.admin_key, &acc, Some("audit-1"), &body).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.body);
+    assert!(
+        env.state
+            .store()
+            .publish_request(&acc, "audit-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(env.sandbox_calls_after(seq).await.is_empty());
+}
+
+both_backends!(audited, each_state_commits_with_its_audit_entry);

@@ -202,7 +202,7 @@ pub struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `missing_scope`, `not_found`,
     /// `invalid_request`, `invalid_state`, `state_used`, `token_too_young`, `reauth_required`,
     /// `revoked`, `suspended`, `conflict`, `account_mismatch`, `rate_limited`,
-    /// `app_not_approved_for_user`, `upstream_error`, `unavailable`, `internal`.
+    /// `app_not_approved_for_user`, `publish_failed`, `upstream_error`, `unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: &'static str,
     /// A sentence for people: what was wrong and what to do.
@@ -258,6 +258,7 @@ pub fn stored_error(code: &str, message: &str) -> Response {
         // conflict, reauth_required, revoked, suspended, app_not_approved_for_user, …
         _ => StatusCode::CONFLICT,
     };
-    let body = json!({"error": {"code": code, "message": message, "request_id": request_id}});
+    let body =
+        serde_json::json!({"error": {"code": code, "message": message, "request_id": request_id}});
     (status, Json(body)).into_response()
 }

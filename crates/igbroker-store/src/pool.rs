@@ -81,6 +81,8 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .acquire_timeout(Duration::from_secs(10))
                     .max_connections(16)
+                    // See `sqlite_options`: no ping before every query.
+                    .test_before_acquire(false)
                     .connect(url)
                     .await
                     .map_err(unreachable)?;
@@ -143,6 +145,10 @@ fn sqlite_options(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
         .max_connections(max)
+        // sqlx pings every connection when it goes back to the pool (and drops one that
+        // does not answer); a second ping when it is taken out added a round trip to the
+        // connection's worker (SQLite) or the server (PostgreSQL) to every query.
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers run beside the one writer; the busy timeout covers

@@ -20,6 +20,7 @@ mod demo;
 mod fidelity;
 mod flow;
 mod meta_callbacks;
+mod observability;
 mod openapi;
 mod perf_paths;
 mod refresh;

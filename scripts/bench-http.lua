@@ -2,9 +2,11 @@
 -- and substitutes it into a path template, and counts every answer that is not
 -- 2xx so that the script can refuse a run that measured errors.
 --
---   wrk -s scripts/bench-http.lua URL -- TEMPLATE [LINES_FILE] [AUTH_HEADER]
+--   wrk -s scripts/bench-http.lua URL -- TEMPLATE [LINES_FILE] [HEADER]
 --   TEMPLATE: a path where `{}` is replaced by the random line, e.g.
 --             /v1/accounts/{}/token, or a fixed path such as /healthz.
+--   HEADER:   `Name: value` (e.g. `Cookie: igb_session=…`), or a bare value that is
+--             sent as the Authorization header (e.g. `Bearer igb_…`).
 
 local threads = {}
 
@@ -22,7 +24,12 @@ function init(args)
   end
   headers = {}
   if args[3] and args[3] ~= "" then
-    headers["Authorization"] = args[3]
+    local name, value = args[3]:match("^([%w-]+):%s*(.*)$")
+    if name then
+      headers[name] = value
+    else
+      headers["Authorization"] = args[3]
+    end
   end
   bad = 0
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)

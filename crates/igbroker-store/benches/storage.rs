@@ -378,8 +378,7 @@ fn main() {
     // IGB_BENCH_ONLY=sqlite|postgres measures one backend.
     let only = std::env::var("IGB_BENCH_ONLY").unwrap_or_default();
     let sqlite = only.is_empty() || only.eq_ignore_ascii_case("sqlite");
-    let pg = std::env::var("TEST_PG_URL")
-        .ok()
+    let pg = igbroker_store::test_support::pg_admin_url()
         .filter(|_| only.is_empty() || only.eq_ignore_ascii_case("postgres"));
 
     if sqlite {

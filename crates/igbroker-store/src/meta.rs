@@ -166,6 +166,7 @@ impl Tx {
         for sql in [
             "DELETE FROM usage_baselines WHERE account_id = $1",
             "DELETE FROM usage_readers WHERE account_id = $1",
+            "DELETE FROM publish_requests WHERE account_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(account_id)

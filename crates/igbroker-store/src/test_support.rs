@@ -38,11 +38,20 @@ pub async fn create_pg_database(admin_url: &str, prefix: &str) -> Result<String,
     Ok(format!("{base}/{name}"))
 }
 
+/// The `TEST_PG_URL` server, or `None` when the variable is unset or empty (`TEST_PG_URL=`
+/// on a command line means "no PostgreSQL", not a URL to fail on).
+pub fn pg_admin_url() -> Option<String> {
+    std::env::var("TEST_PG_URL")
+        .ok()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+}
+
 /// A PostgreSQL database of this test's own on the `TEST_PG_URL` server, or `None` (with a
 /// notice) when no server is configured. Panics when `IGBROKER_REQUIRE_PG` is set without one,
 /// or when the server cannot be reached: a test must not pass by skipping in CI.
 pub async fn pg_database() -> Option<String> {
-    let Ok(admin) = std::env::var("TEST_PG_URL") else {
+    let Some(admin) = pg_admin_url() else {
         assert!(
             std::env::var("IGBROKER_REQUIRE_PG").is_err(),
             "IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test"

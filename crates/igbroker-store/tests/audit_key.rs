@@ -23,7 +23,7 @@ async fn sqlite_db() -> Db {
 }
 
 async fn postgres_db() -> Option<Db> {
-    let Ok(admin) = std::env::var("TEST_PG_URL") else {
+    let Some(admin) = igbroker_store::test_support::pg_admin_url() else {
         assert!(
             std::env::var("IGBROKER_REQUIRE_PG").is_err(),
             "IGBROKER_REQUIRE_PG is set but TEST_PG_URL is not: run scripts/test"

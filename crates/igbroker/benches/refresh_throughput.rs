@@ -251,7 +251,7 @@ fn main() {
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![0, 20]);
     let mut backends = vec![("SQLite", None)];
-    if let Ok(pg) = std::env::var("TEST_PG_URL") {
+    if let Some(pg) = igbroker_store::test_support::pg_admin_url() {
         backends.push(("PostgreSQL", Some(pg)));
     }
     println!("refresh throughput: {n} due accounts, concurrency {concurrency}");

@@ -27,6 +27,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
     pub meta: MetaConfig,
+    pub publish: PublishConfig,
     pub anomaly: AnomalyConfig,
     pub dev: DevConfig,
 }
@@ -207,6 +208,24 @@ impl Default for MetaConfig {
     }
 }
 
+/// `[publish]`: `POST /v1/accounts/{id}/media`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublishConfig {
+    /// How long a publish request waits for its result before answering 202 with a status
+    /// URL (the work goes on).
+    #[serde(deserialize_with = "human_duration")]
+    pub wait: Duration,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            wait: Duration::from_secs(25),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnomalyAction {
@@ -262,6 +281,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             metrics: MetricsConfig::default(),
             meta: MetaConfig::default(),
+            publish: PublishConfig::default(),
             anomaly: AnomalyConfig::default(),
             dev: DevConfig::default(),
         }
@@ -463,6 +483,12 @@ impl Config {
                 "anomaly.factor must be a number above 1 (10 flags an hour ten times the usual)"
                     .into(),
             ));
+        }
+        if self.publish.wait >= self.limits.request_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "publish.wait `{}` must be shorter than limits.request_timeout, or the answer would be a timeout instead of 202",
+                humantime::format_duration(self.publish.wait)
+            )));
         }
         if self.anomaly.poll < Duration::from_millis(10) {
             return Err(ConfigError::Invalid(

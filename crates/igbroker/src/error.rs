@@ -40,6 +40,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// 422: well-formed but not doable as asked.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 422: Instagram could not make a post of the media.
+    #[error("{0}")]
+    PublishFailed(String),
     #[error("the Instagram user who logged in is not the one this account belongs to")]
     AccountMismatch,
     #[error("{message}")]
@@ -71,6 +77,8 @@ impl ApiError {
             ApiError::TokenTooYoung { .. } => "token_too_young",
             ApiError::AccountNotActive { status, .. } => status.as_str(),
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable(_) => "invalid_request",
+            ApiError::PublishFailed(_) => "publish_failed",
             ApiError::AccountMismatch => "account_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::AppNotApprovedForUser(_) => crate::service::error::APP_NOT_APPROVED_CODE,
@@ -95,6 +103,9 @@ impl ApiError {
             | ApiError::Conflict(_)
             | ApiError::AccountMismatch
             | ApiError::AppNotApprovedForUser(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) | ApiError::PublishFailed(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -133,6 +144,8 @@ impl From<service::Error> for ApiError {
             E::InvalidState(m) => ApiError::InvalidState(m),
             E::StateUsed => ApiError::StateUsed,
             E::Conflict(m) => ApiError::Conflict(m),
+            E::Unprocessable(m) => ApiError::Unprocessable(m),
+            E::PublishFailed(m) => ApiError::PublishFailed(m),
             E::Unauthorized(m) => ApiError::Unauthorized(m),
             E::NotActive(status) => ApiError::not_active(status),
             E::TooYoung { ready_at } => ApiError::TokenTooYoung {
@@ -189,7 +202,7 @@ pub struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `missing_scope`, `not_found`,
     /// `invalid_request`, `invalid_state`, `state_used`, `token_too_young`, `reauth_required`,
     /// `revoked`, `suspended`, `conflict`, `account_mismatch`, `rate_limited`,
-    /// `app_not_approved_for_user`, `upstream_error`, `unavailable`, `internal`.
+    /// `app_not_approved_for_user`, `publish_failed`, `upstream_error`, `unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: &'static str,
     /// A sentence for people: what was wrong and what to do.
@@ -228,3 +241,24 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error answer stored earlier by its code (a publish request that failed), replayed
+/// in the one error shape with the status that code has.
+pub fn stored_error(code: &str, message: &str) -> Response {
+    let request_id = request_id::current();
+    let status = match code {
+        "not_found" => StatusCode::NOT_FOUND,
+        "invalid_request" => StatusCode::BAD_REQUEST,
+        "missing_scope" | "forbidden" => StatusCode::FORBIDDEN,
+        "publish_failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "upstream_error" => StatusCode::BAD_GATEWAY,
+        // conflict, reauth_required, revoked, suspended, app_not_approved_for_user, …
+        _ => StatusCode::CONFLICT,
+    };
+    let body =
+        serde_json::json!({"error": {"code": code, "message": message, "request_id": request_id}});
+    (status, Json(body)).into_response()
+}

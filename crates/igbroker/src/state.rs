@@ -38,6 +38,8 @@ struct Inner {
     audit: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::service::audit::PendingEntry>>,
     /// API keys checked recently against the database.
     api_keys: crate::service::api_keys::KeyCache,
+    /// The dashboard's recent `apps doctor` reports.
+    doctor_reports: crate::service::doctor::ReportCache,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
                 gauges: crate::telemetry::GaugeCache::default(),
                 audit: std::sync::OnceLock::new(),
                 api_keys,
+                doctor_reports: crate::service::doctor::ReportCache::default(),
             }),
         }
     }
@@ -162,6 +165,9 @@ impl AppState {
 
     pub fn api_keys(&self) -> &crate::service::api_keys::KeyCache {
         &self.inner.api_keys
+    }
+    pub fn doctor_reports(&self) -> &crate::service::doctor::ReportCache {
+        &self.inner.doctor_reports
     }
 
     pub fn wake_scheduler(&self) {

@@ -6,9 +6,10 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::service::Error;
 
-/// A comma-joined list as stored (API key scopes and apps).
+/// A comma-joined list as stored (API key scopes and apps); blanks around items are dropped.
 pub fn split_list(s: &str) -> Vec<String> {
     s.split(',')
+        .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(str::to_owned)
         .collect()

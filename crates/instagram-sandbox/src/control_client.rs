@@ -152,10 +152,10 @@ impl WebhookSubscription {
 
 /// The sandbox's answer to `POST /_sandbox/apps`; `client_secret` is present when the call
 /// set or generated one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxApp {
     pub client_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub name: String,
     pub redirect_uris: Vec<String>,
@@ -201,7 +201,7 @@ impl UserSpec {
 }
 
 /// A sandbox user as the control API shows it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxUser {
     /// The Instagram user id (the same as `user_id`).
     pub id: String,
@@ -392,7 +392,8 @@ impl UserEvent {
 }
 
 impl FaultSpec {
-    fn on(path: &str, kind: FaultKind) -> Self {
+    /// A fault of `kind` on `path` with every option at its default.
+    pub fn on(path: &str, kind: FaultKind) -> Self {
         Self {
             path: path.to_owned(),
             method: None,
@@ -458,6 +459,12 @@ impl FaultSpec {
     /// Only the next `count` matching calls.
     pub fn times(mut self, count: u32) -> Self {
         self.count = Some(count);
+        self
+    }
+
+    /// Fires on each matching call with this probability (0 to 1) instead of by count.
+    pub fn with_probability(mut self, probability: f64) -> Self {
+        self.probability = Some(probability);
         self
     }
 
@@ -550,6 +557,14 @@ impl ControlClient {
         self.call(Method::POST, "/apps", None, Some(spec)).await
     }
 
+    /// Every registered app.
+    pub async fn apps(&self) -> Result<Vec<SandboxApp>> {
+        Ok(self
+            .call::<Data<SandboxApp>>(Method::GET, "/apps", None, None)
+            .await?
+            .data)
+    }
+
     pub async fn app(&self, client_id: &str) -> Result<SandboxApp> {
         self.call(Method::GET, &format!("/apps/{client_id}"), None, None)
             .await
@@ -591,6 +606,12 @@ impl ControlClient {
             .call::<Data<SandboxUser>>(Method::GET, "/users", None, None)
             .await?
             .data)
+    }
+
+    /// One user by its Instagram user id or username.
+    pub async fn user(&self, id_or_username: &str) -> Result<SandboxUser> {
+        self.call(Method::GET, &format!("/users/{id_or_username}"), None, None)
+            .await
     }
 
     /// The user named `username`, if there is one.
@@ -637,6 +658,14 @@ impl ControlClient {
         }
         let id: Id = self.call(Method::POST, "/faults", None, Some(spec)).await?;
         Ok(id.id)
+    }
+
+    /// The faults in force, each as the sandbox shows it (its `id` and its spec).
+    pub async fn faults(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .call::<Data<Value>>(Method::GET, "/faults", None, None)
+            .await?
+            .data)
     }
 
     pub async fn remove_fault(&self, id: &str) -> Result<()> {

@@ -9,6 +9,7 @@ use igbroker_store::{AuditEntry, ReplicaRow, SealedColumn, Store};
 use igbroker_vault::{KeyRing, Vault};
 use serde_json::{Value, json};
 
+use crate::cli::output::{Style, Table};
 use crate::config::Config;
 use crate::server;
 use crate::service::rotation::{self, KeyUsage, Progress, ReencryptOptions};
@@ -136,6 +137,7 @@ fn records_json(usage: &KeyUsage, version: i64) -> Value {
     Value::Object(m)
 }
 
+/// "8 (6 account tokens, 1 app client secrets, …)": the records a version protects.
 fn records_text(usage: &KeyUsage, version: i64) -> String {
     let total = usage.total(version);
     let parts: Vec<String> = usage
@@ -148,9 +150,9 @@ fn records_text(usage: &KeyUsage, version: i64) -> String {
         })
         .unwrap_or_default();
     if parts.is_empty() {
-        format!("protects {total} records")
+        total.to_string()
     } else {
-        format!("protects {total} records ({})", parts.join(", "))
+        format!("{total} ({})", parts.join(", "))
     }
 }
 
@@ -221,55 +223,61 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             })
         );
     } else {
-        println!("key ring: {}", ring_source(config));
-        for (v, s) in ring.versions() {
-            println!(
-                "  v{v:<4} {:<8} fingerprint {}  {}",
-                s.as_str(),
-                ring.fingerprint(v).unwrap_or_default(),
-                records_text(&usage, i64::from(v))
-            );
+        // Tables as every list of the CLI prints them: aligned with headers on a terminal,
+        // tab-separated rows for scripts. What surrounds them is for people only.
+        let terminal = Style::for_stdout() == Style::Aligned;
+        if terminal {
+            println!("key ring: {}", ring_source(config));
         }
+        let mut versions = Table::new(&["version", "state", "fingerprint", "records"]);
+        for (v, s) in ring.versions() {
+            versions.row([
+                format!("v{v}"),
+                s.as_str().to_owned(),
+                ring.fingerprint(v).unwrap_or_default(),
+                records_text(&usage, i64::from(v)),
+            ]);
+        }
+        versions.print("no key versions");
         let pending = usage.not_under(ring.current_version());
-        if pending > 0 {
+        if pending > 0 && terminal {
             println!(
                 "{pending} record(s) are under an older key: `igbroker keys rotate` re-encrypts them"
             );
         }
-        if replicas.is_empty() {
-            println!(
-                "live replicas: none (a running broker registers itself and sends a heartbeat every {} s)",
-                replica::HEARTBEAT.as_secs()
-            );
-        } else {
-            println!("live replicas:");
-            for r in &replicas {
-                let different: Vec<String> = replica_json(&ring, r, now)["different_material"]
-                    .as_array()
-                    .map(|a| a.iter().map(|v| format!("v{v}")).collect())
-                    .unwrap_or_default();
-                println!(
-                    "  {} ({}): seals with v{}, holds {}; heartbeat {} s ago{}",
-                    r.node_id,
-                    r.description,
-                    r.current_version,
-                    r.versions()
-                        .iter()
-                        .map(|v| format!("v{v}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    (now - r.heartbeat_at).max(0),
-                    if different.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; DIFFERENT key material under {} than this ring",
-                            different.join(", ")
-                        )
-                    }
-                );
-            }
+        let mut live = Table::new(&[
+            "replica",
+            "description",
+            "seals with",
+            "holds",
+            "heartbeat",
+            "different material",
+        ]);
+        for r in &replicas {
+            let different: Vec<String> = replica_json(&ring, r, now)["different_material"]
+                .as_array()
+                .map(|a| a.iter().map(|v| format!("v{v}")).collect())
+                .unwrap_or_default();
+            live.row([
+                r.node_id.clone(),
+                r.description.clone(),
+                format!("v{}", r.current_version),
+                r.versions()
+                    .iter()
+                    .map(|v| format!("v{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("{} s ago", (now - r.heartbeat_at).max(0)),
+                different.join(", "),
+            ]);
         }
+        if terminal {
+            println!();
+        }
+        live.print(&format!(
+            "live replicas: none (a running broker registers itself and sends a heartbeat every {} s)",
+            replica::HEARTBEAT.as_secs()
+        ));
     }
     for p in &problems {
         eprintln!("error: {p}");

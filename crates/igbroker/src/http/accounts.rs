@@ -82,7 +82,7 @@ pub async fn list(
     }))
 }
 
-async fn owned(
+pub(crate) async fn owned(
     state: &AppState,
     caller: &Caller,
     id: &str,

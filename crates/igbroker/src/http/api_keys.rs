@@ -9,7 +9,7 @@ use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
 use crate::service::api_keys::{self, ApiKeyView};
 use crate::state::AppState;
-use crate::util::{Page, PageQuery, page};
+use crate::util::{Page, PageQuery, page, split_list};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
@@ -19,14 +19,6 @@ pub struct NewKey {
     app_ids: Vec<String>,
     /// This key's own request rate per second (default: `[limits] per_key_per_second`).
     rate_limit_per_second: Option<u32>,
-}
-
-fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A new key: `key` is its secret, shown this once and stored only as a hash.
@@ -40,7 +32,7 @@ pub struct ApiKeyCreated {
 
 /// Whether `caller` may see and revoke a key limited to `app_ids` (comma-joined).
 fn manages(caller: &Caller, app_ids: &str) -> bool {
-    let apps = split(app_ids);
+    let apps = split_list(app_ids);
     caller.reach().covers_apps(&apps)
 }
 

@@ -14,6 +14,7 @@ pub mod health;
 pub mod meta;
 pub mod meta_webhooks;
 pub mod openapi;
+pub mod publish;
 pub mod request_id;
 pub mod suspension;
 pub mod ui;
@@ -52,6 +53,8 @@ pub fn router(state: AppState) -> Router {
                 .post(accounts::graph_post)
                 .delete(accounts::graph_delete),
         )
+        .route("/accounts/{id}/media", post(publish::create))
+        .route("/accounts/{id}/media/requests/{key}", get(publish::status))
         .route("/audit", get(audit::list))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    accounts, api_keys, apps, audit, browser, health, meta, meta_webhooks, suspension,
+    accounts, api_keys, apps, audit, browser, health, meta, meta_webhooks, publish, suspension,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use crate::http::{
         accounts::list, accounts::import, accounts::show, accounts::revoke, accounts::token,
         accounts::refresh, accounts::graph_get, accounts::graph_post, accounts::graph_delete,
         suspension::suspend, suspension::resume,
+        publish::create, publish::status,
         audit::list,
         api_keys::create, api_keys::list, api_keys::revoke,
         browser::connect, browser::callback,
@@ -40,6 +41,7 @@ use crate::http::{
         (name = "accounts", description = "Connected accounts and their lifecycle"),
         (name = "tokens", description = "Reading a token (audited); prefer the graph proxy"),
         (name = "graph", description = "The Graph API through the broker"),
+        (name = "publishing", description = "Publishing media with an account's token, once per Idempotency-Key"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "api-keys", description = "Keys for this API"),
         (name = "browser", description = "Pages the end user's browser visits"),

@@ -550,6 +550,81 @@ pub async fn run(state: &AppState, app_id: &str) -> Result<Report> {
     Ok(Report::new(row.id, findings, &config.public_url))
 }
 
+/// How long the dashboard shows a doctor's report before checking again (each check sends
+/// two requests to Instagram and reads the app's audit log).
+pub const REPORT_TTL_SECS: i64 = 300;
+
+/// The dashboard's last report per app, kept while the app row is unchanged and for at most
+/// [`REPORT_TTL_SECS`] on the state's clock, so that viewing an app page does not probe
+/// Instagram each time. The CLI's `apps doctor` always checks afresh.
+#[derive(Default)]
+pub struct ReportCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedReport>>,
+}
+
+struct CachedReport {
+    row: String,
+    checked_at: i64,
+    report: Report,
+}
+
+/// A report and when it was made (unix seconds on the state's clock).
+pub struct Checked {
+    pub report: Report,
+    pub checked_at: i64,
+}
+
+impl ReportCache {
+    fn get(&self, app_id: &str, row: &str, now: i64) -> Option<Checked> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let c = entries.get(app_id)?;
+        (c.row == row && now >= c.checked_at && now - c.checked_at < REPORT_TTL_SECS).then(|| {
+            Checked {
+                report: c.report.clone(),
+                checked_at: c.checked_at,
+            }
+        })
+    }
+
+    fn put(&self, app_id: &str, row: String, checked_at: i64, report: Report) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(
+            app_id.to_owned(),
+            CachedReport {
+                row,
+                checked_at,
+                report,
+            },
+        );
+    }
+}
+
+/// [`run`] for the dashboard: the cached report while the app is unchanged and younger than
+/// [`REPORT_TTL_SECS`], else a fresh one (then kept).
+pub async fn cached(state: &AppState, app_id: &str) -> Result<Checked> {
+    let now = state.now();
+    // The whole row (the sealed secret included, never its plaintext) as the cache's key:
+    // any change to the app, through the API, the CLI or another replica, runs the checks again.
+    let row = match apps::get(state, app_id).await {
+        Ok(row) => format!("{row:?}"),
+        Err(_) => {
+            return run(state, app_id).await.map(|report| Checked {
+                report,
+                checked_at: now,
+            });
+        }
+    };
+    if let Some(hit) = state.doctor_reports().get(app_id, &row, now) {
+        return Ok(hit);
+    }
+    let report = run(state, app_id).await?;
+    state.doctor_reports().put(app_id, row, now, report.clone());
+    Ok(Checked {
+        report,
+        checked_at: now,
+    })
+}
+
 /// An app whose stored scopes include names Instagram retired (written before the broker
 /// checked them): nothing else can be judged until they are replaced.
 fn unreadable_scopes(app_id: &str, stored: &str, public_url: &str) -> Report {

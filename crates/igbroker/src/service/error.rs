@@ -20,6 +20,14 @@ pub enum Error {
     StateUsed,
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but it cannot be done as asked (an Idempotency-Key reused with
+    /// another body).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Instagram could not make a post of the media; the message names Meta's subcode and
+    /// what to change.
+    #[error("{0}")]
+    PublishFailed(String),
     /// A credential was refused (a dashboard sign-in); the message says what is accepted.
     #[error("{0}")]
     Unauthorized(String),
@@ -94,6 +102,8 @@ impl Error {
             Error::InvalidState(_) => "invalid_state",
             Error::StateUsed => "state_used",
             Error::Conflict(_) => "conflict",
+            Error::Unprocessable(_) => "invalid_request",
+            Error::PublishFailed(_) => "publish_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::NotActive(status) => status.as_str(),
             Error::TooYoung { .. } => "token_too_young",

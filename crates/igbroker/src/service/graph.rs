@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::service::error::{Error, Result};
-use crate::service::{accounts, audit, connect, refresh, upstream_budget};
+use crate::service::{accounts, audit, connect, pages, refresh, upstream_budget};
 use crate::state::AppState;
 
 pub struct GraphCall {
@@ -51,6 +51,17 @@ pub async fn call(
         call.params.iter().map(|(k, _)| k.as_str()),
     )
     .map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some((k, _)) = call
+        .params
+        .iter()
+        .find(|(k, v)| (k == "after" || k == "before") && !pages::is_cursor(v))
+    {
+        return Err(Error::Invalid(format!(
+            "{k} must be a cursor taken from a paging link (letters, digits, `-`, `_`, `=` or `.`, at most {} characters)",
+            pages::MAX_CURSOR_LEN
+        )));
+    }
+    let asked_params = call.params.clone();
     let secret = accounts::open_token(state, &acc)?;
     let token = instagram_api::AccessToken::new(secret.expose_secret().to_string());
     let method = call.method.clone();
@@ -104,7 +115,17 @@ pub async fn call(
             "Instagram's answer contained the account's access token, so the broker withheld it; the call was recorded in the audit log".into(),
         ));
     }
-    answer
+    let mut answer = answer?;
+    pages::rewrite(
+        &mut answer.body,
+        &pages::Origin {
+            public_url: &state.config().public_url,
+            account_id: &acc.id,
+            path: &call.path,
+            params: &asked_params,
+        },
+    );
+    Ok(answer)
 }
 
 /// The call, its budgets recorded; a read that failed transiently is retried with backoff
@@ -170,7 +191,8 @@ fn contains_token(text: &str, token: &str) -> bool {
             || serde_json::to_string(token).is_ok_and(|q| text.contains(q.trim_matches('"'))))
 }
 
-async fn map_graph_error(
+/// Maps an Instagram failure of a call made with `acc`'s token (a re-auth marks the account).
+pub async fn map_graph_error(
     state: &AppState,
     acc: &igbroker_store::AccountRow,
     e: instagram_api::Error,

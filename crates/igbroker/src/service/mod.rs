@@ -17,7 +17,9 @@
 //! refresh               one token's refresh under its lease
 //! tokens                handing a token out (may refresh first)
 //! upstream_budget       Instagram's rate-limit figures and holds, shared by the replicas
+//! pages                 followable paging links (pure)
 //! graph                 Graph API calls made with an account's token
+//! publish               publishing media, once per Idempotency-Key
 //! ```
 //!
 //! `api_keys`, `rotation` and `dashboard` (the overview's counts, an account's history,
@@ -51,7 +53,11 @@ pub mod tokens;
 
 pub mod upstream_budget;
 
+pub mod pages;
+
 pub mod graph;
+
+pub mod publish;
 
 pub mod api_keys;
 pub mod dashboard;

@@ -1,47 +1,9 @@
 //! The administrative verbs against a live broker's database: apps, token, audit.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use crate::common::{Backend, TestEnv, USER, s};
+use crate::common::{Backend, TestEnv, USER, cli, s};
 use instagram_sandbox::control_client::FaultSpec;
-
-fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_igbroker"));
-    cmd.args(args)
-        .env("IGBROKER_DATABASE_URL", &env.database_url)
-        .env("IGBROKER_PUBLIC_URL", &env.broker)
-        .env("IGBROKER_KEYS__RING_FILE", env.dir.path().join("keys.toml"))
-        .env(
-            "IGBROKER_INSTAGRAM__AUTHORIZE_URL",
-            format!("{}/oauth/authorize", env.sandbox),
-        )
-        .env(
-            "IGBROKER_INSTAGRAM__TOKEN_URL",
-            format!("{}/oauth/access_token", env.sandbox),
-        )
-        .env("IGBROKER_INSTAGRAM__GRAPH_URL", &env.sandbox)
-        .env(
-            "IGBROKER_DEV__CLOCK_URL",
-            format!("{}/_sandbox/clock", env.sandbox),
-        )
-        .env("IGBROKER_LOG", "warn")
-        .env_remove("IGBROKER_KEYS__RING")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
 
 fn json(o: &Output) -> serde_json::Value {
     assert!(

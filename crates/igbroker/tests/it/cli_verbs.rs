@@ -4,60 +4,12 @@
 //! Snapshots live in `tests/snapshots/cli/`; after an intended change, run the tests with
 //! `UPDATE_SNAPSHOTS=1` and review the diff.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::common::{Backend, OTHER_USER, TestEnv, USER, s};
+use crate::common::{Backend, OS_USER, OTHER_USER, TestEnv, USER, bin, cli, s};
 use instagram_sandbox::control_client::AppSpec;
 use serde_json::{Value, json};
-
-const OS_USER: &str = "snapshot-user";
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_igbroker"));
-    cmd.env("USER", OS_USER)
-        .env("IGBROKER_LOG", "warn")
-        .env_remove("IGBROKER_KEYS__RING")
-        .env_remove("IGBROKER_CONFIG");
-    cmd
-}
-
-/// Runs the binary against the test broker's database, key ring, clock and sandbox.
-fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = bin();
-    cmd.args(args)
-        .env("IGBROKER_DATABASE_URL", &env.database_url)
-        .env("IGBROKER_PUBLIC_URL", &env.broker)
-        .env("IGBROKER_KEYS__RING_FILE", env.dir.path().join("keys.toml"))
-        .env(
-            "IGBROKER_INSTAGRAM__AUTHORIZE_URL",
-            format!("{}/oauth/authorize", env.sandbox),
-        )
-        .env(
-            "IGBROKER_INSTAGRAM__TOKEN_URL",
-            format!("{}/oauth/access_token", env.sandbox),
-        )
-        .env("IGBROKER_INSTAGRAM__GRAPH_URL", &env.sandbox)
-        .env(
-            "IGBROKER_DEV__CLOCK_URL",
-            format!("{}/_sandbox/clock", env.sandbox),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(

@@ -2,6 +2,8 @@
 //! database: a SQLite file in a temp folder, or a fresh PostgreSQL database on
 //! the server named by TEST_PG_URL (started by scripts/test).
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use igbroker::config::Config;
@@ -567,4 +569,57 @@ pub fn events(got: &Inbox, secret: &str) -> Vec<Value> {
             serde_json::from_slice(body).unwrap()
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+/// The OS user the CLI sees (it names CLI actors `cli:{user}`), fixed for snapshots.
+pub const OS_USER: &str = "snapshot-user";
+
+/// The `igbroker` binary with a fixed OS user, quiet logs and no key ring or config
+/// from the developer's environment.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_igbroker"));
+    cmd.env("USER", OS_USER)
+        .env("IGBROKER_LOG", "warn")
+        .env_remove("IGBROKER_KEYS__RING")
+        .env_remove("IGBROKER_CONFIG");
+    cmd
+}
+
+/// Runs the binary against the test broker's database, key ring, clock and sandbox.
+pub fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = bin();
+    cmd.args(args)
+        .env("IGBROKER_DATABASE_URL", &env.database_url)
+        .env("IGBROKER_PUBLIC_URL", &env.broker)
+        .env("IGBROKER_KEYS__RING_FILE", env.dir.path().join("keys.toml"))
+        .env(
+            "IGBROKER_INSTAGRAM__AUTHORIZE_URL",
+            format!("{}/oauth/authorize", env.sandbox),
+        )
+        .env(
+            "IGBROKER_INSTAGRAM__TOKEN_URL",
+            format!("{}/oauth/access_token", env.sandbox),
+        )
+        .env("IGBROKER_INSTAGRAM__GRAPH_URL", &env.sandbox)
+        .env(
+            "IGBROKER_DEV__CLOCK_URL",
+            format!("{}/_sandbox/clock", env.sandbox),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
 }

@@ -607,3 +607,50 @@ both_backends_with!(
         c.limits.failed_auth_per_second = 0.01;
     }
 );
+
+/// The app page shows the doctor's checks without probing Instagram on every view: the
+/// report is kept while the app is unchanged, and made again after a change or five minutes.
+async fn app_page_reuses_the_doctor_report(env: TestEnv) {
+    let mut b = Browser::new(&env);
+    b.sign_in("api_key", &env.admin_key).await;
+    let page = format!("/ui/apps/{}", env.app_id);
+    let probes = || async { env.sb.calls_to("/oauth/access_token").await.unwrap().len() };
+    let before = probes().await;
+    let (st, _, html) = b.get(&page).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("id=\"doctor\""), "{html}");
+    let first = probes().await;
+    assert_eq!(first, before + 1, "the first view runs the checks");
+    for _ in 0..3 {
+        let (st, _, again) = b.get(&page).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(again.contains("id=\"doctor\""));
+    }
+    assert_eq!(
+        probes().await,
+        first,
+        "views of an unchanged app reuse the report"
+    );
+
+    let (st, v) = env
+        .api(
+            Method::PATCH,
+            &format!("/v1/apps/{}", env.app_id),
+            Some(json!({"name": "Renamed app"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    b.get(&page).await;
+    let changed = probes().await;
+    assert_eq!(changed, first + 1, "a changed app is checked again");
+    b.get(&page).await;
+    assert_eq!(probes().await, changed);
+
+    env.advance(igbroker::service::doctor::REPORT_TTL_SECS);
+    b.get(&page).await;
+    assert_eq!(probes().await, changed + 1, "an old report is made again");
+}
+both_backends!(
+    app_page_reuses_the_doctor_report_,
+    app_page_reuses_the_doctor_report
+);

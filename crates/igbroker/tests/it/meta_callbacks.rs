@@ -361,6 +361,31 @@ async fn data_deletion(env: TestEnv) {
         s(&a["username"]),
         "customer-del".to_owned(),
     ];
+    // And a publish request, as `POST /v1/accounts/{id}/media` keeps it.
+    let now = env.state.now();
+    let mut tx = env.state.store().begin().await.unwrap();
+    assert!(
+        tx.insert_publish_request(&igbroker_store::PublishRequestRow {
+            account_id: acc.clone(),
+            idem_key: "post-1".into(),
+            body_hash: "0".repeat(64),
+            kind: "image".into(),
+            state: "in_progress".into(),
+            stage: "containers".into(),
+            lease_token: "t".into(),
+            lease_until: now,
+            container_id: None,
+            media_id: None,
+            permalink: None,
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap()
+    );
+    tx.commit().await.unwrap();
     env.run_scheduler().await;
     assert!(
         all_rows_text(&env).await.contains(&identifiers[0]),
@@ -423,6 +448,15 @@ async fn data_deletion(env: TestEnv) {
     let (st, _) = env.get(&format!("/v1/accounts/{acc}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(env.account(&keep).await["status"], "active");
+    assert!(
+        env.state
+            .store()
+            .publish_request(&acc, "post-1")
+            .await
+            .unwrap()
+            .is_none(),
+        "the account's publish requests are deleted"
+    );
     let rows = all_rows_text(&env).await;
     for id in &identifiers {
         assert!(

@@ -21,7 +21,7 @@ async fn account_with_webhook(env: &TestEnv) -> (String, String) {
 }
 
 /// Makes the database refuse inserts into `table` whose `column` is `value`.
-async fn refuse_inserts(env: &TestEnv, table: &str, column: &str, value: &str) {
+pub(crate) async fn refuse_inserts(env: &TestEnv, table: &str, column: &str, value: &str) {
     let store = env.state.store();
     // One trigger per refused value, so a test may refuse several.
     let name: String = format!("refuse_{table}_{value}")
@@ -369,7 +369,9 @@ const CHAIN: &[&str] = &[
     "refresh",
     "tokens",
     "upstream_budget",
+    "pages",
     "graph",
+    "publish",
 ];
 /// Modules outside the chain, which may use only `error`.
 const APART: &[&str] = &["api_keys", "dashboard", "rotation"];

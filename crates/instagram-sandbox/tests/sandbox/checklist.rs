@@ -10,7 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn row_01_authorize_validates_and_redirects_with_code_or_denial() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let cid = app["client_id"].as_str().unwrap();
     let page = t
@@ -43,13 +43,20 @@ async fn row_01_authorize_validates_and_redirects_with_code_or_denial() {
         "{ok}"
     );
     let deny = t
-        .post_json(
-            "/_sandbox/authorize",
-            &json!({ "client_id": cid, "redirect_uri": REDIRECT, "scope": ALL_SCOPES, "state": "k9s8d7", "decision": "deny" }),
-        )
-        .await;
+        .control
+        .authorize(&Consent {
+            client_id: cid.to_owned(),
+            redirect_uri: REDIRECT.into(),
+            scope: ALL_SCOPES.into(),
+            state: Some("k9s8d7".into()),
+            username: None,
+            decision: "deny".into(),
+            granted_scopes: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        deny.body["location"],
+        json!(deny),
         json!(format!(
             "{REDIRECT}?error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request&state=k9s8d7"
         ))
@@ -59,8 +66,13 @@ async fn row_01_authorize_validates_and_redirects_with_code_or_denial() {
 #[tokio::test]
 async fn row_02_code_exchange_flat_data_and_errors() {
     let t = TestSandbox::start().await;
-    let flat_app = t.app(json!({})).await;
-    let data_app = t.app(json!({ "exchange_shape": "data" })).await;
+    let flat_app = t.app(spec()).await;
+    let data_app = t
+        .app(AppSpec {
+            exchange_shape: Some(ExchangeShape::Data),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let code = t.code_for(&flat_app, "acme_shop", ALL_SCOPES).await;
     let flat = t.exchange(&flat_app, &code).await;
@@ -80,7 +92,7 @@ async fn row_02_code_exchange_flat_data_and_errors() {
 #[tokio::test]
 async fn row_03_long_lived_exchange() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let short = t.short_token(&app, "acme_shop", ALL_SCOPES).await;
     let r = t
@@ -130,7 +142,7 @@ async fn row_04_refresh_rules() {
 #[tokio::test]
 async fn row_05_clock_jumps_one_hour_one_day_sixty_days() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     let short = t.short_token(&app, "acme_shop", ALL_SCOPES).await;
@@ -147,7 +159,7 @@ async fn row_05_clock_jumps_one_hour_one_day_sixty_days() {
     t.advance(60 * 86_400).await;
     assert_graph_error(&t.graph("/me", &long, &[]).await, 190, Some(463));
     assert_eq!(
-        t.get("/_sandbox/clock").await.body["offset_secs"],
+        t.control.clock().await.unwrap().offset_secs,
         3600 + 61 * 86_400
     );
 }
@@ -160,27 +172,25 @@ async fn row_06_graph_error_envelope_and_190_subcodes() {
     let expired = t.graph("/me", &long, &[]).await;
     assert_same_shape(&fixture("graph_error_expired.json"), &expired.body);
     let (_app, _user2, other) = {
-        let app = t.app(json!({})).await;
+        let app = t.app(spec()).await;
         t.user("second").await;
         let tok = t.long_token(&app, "second", ALL_SCOPES).await;
         (app, (), tok)
     };
-    t.post_json(
-        "/_sandbox/users/second/events",
-        &json!({ "kind": "password_changed" }),
-    )
-    .await;
+    t.control
+        .user_event("second", &UserEvent::PasswordChanged)
+        .await
+        .unwrap();
     let changed = t.graph("/me", &other, &[]).await;
     assert_same_shape(&fixture("graph_error_expired.json"), &changed.body);
     assert_eq!(changed.body["error"]["error_subcode"], 460);
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("third").await;
     let third = t.long_token(&app, "third", ALL_SCOPES).await;
-    t.post_json(
-        "/_sandbox/users/third/events",
-        &json!({ "kind": "deauthorize" }),
-    )
-    .await;
+    t.control
+        .user_event("third", &UserEvent::Deauthorize { client_id: None })
+        .await
+        .unwrap();
     assert_eq!(
         t.graph("/me", &third, &[]).await.body["error"]["error_subcode"],
         458
@@ -247,7 +257,12 @@ async fn row_07_nodes_paging_and_publishing_pipeline() {
 #[tokio::test]
 async fn row_08_usage_headers_and_throttling_codes() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "rate_limit_calls": 2 })).await;
+    let app = t
+        .app(AppSpec {
+            rate_limit_calls: Some(2),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     let r = t.graph("/me", &long, &[]).await;
@@ -264,12 +279,13 @@ async fn row_09_signed_requests_and_webhooks() {
     let t = TestSandbox::start().await;
     let rx = Receiver::start().await;
     let app = t
-        .app(json!({
-            "deauthorize_url": format!("{}/deauth", rx.base),
-            "webhook_url": format!("{}/hook", rx.base),
-        }))
+        .app(AppSpec {
+            deauthorize_url: Some(format!("{}/deauth", rx.base)),
+            webhook_url: Some(format!("{}/hook", rx.base)),
+            ..spec()
+        })
         .await;
-    t.user_with(json!({ "username": "acme_shop", "media_count": 1 }))
+    t.user_with(UserSpec::named("acme_shop").with_media(1))
         .await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     t.graph_post(
@@ -278,16 +294,14 @@ async fn row_09_signed_requests_and_webhooks() {
         &[("subscribed_fields", "comments")],
     )
     .await;
-    t.post_json(
-        "/_sandbox/users/acme_shop/events",
-        &json!({ "kind": "comment" }),
-    )
-    .await;
-    t.post_json(
-        "/_sandbox/users/acme_shop/events",
-        &json!({ "kind": "deauthorize" }),
-    )
-    .await;
+    t.control
+        .user_event("acme_shop", &bare_comment())
+        .await
+        .unwrap();
+    t.control
+        .user_event("acme_shop", &UserEvent::Deauthorize { client_id: None })
+        .await
+        .unwrap();
     let got = rx.take();
     assert_eq!(got.len(), 2);
     let secret = app["client_secret"].as_str().unwrap();

@@ -10,22 +10,23 @@ async fn subscribed_apps_and_signed_comment_webhook() {
     let t = TestSandbox::start().await;
     let rx = Receiver::start().await;
     let app = t
-        .app(json!({ "webhook_url": format!("{}/webhooks/instagram", rx.base) }))
+        .app(AppSpec {
+            webhook_url: Some(format!("{}/webhooks/instagram", rx.base)),
+            ..spec()
+        })
         .await;
     let user = t
-        .user_with(json!({ "username": "acme_shop", "media_count": 1 }))
+        .user_with(UserSpec::named("acme_shop").with_media(1))
         .await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
 
     // Not subscribed yet: nothing is sent.
     let ev = t
-        .post_json(
-            &format!("/_sandbox/users/{}/events", user["id"].as_str().unwrap()),
-            &json!({ "kind": "comment" }),
-        )
-        .await;
-    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text);
-    assert_eq!(ev.body["deliveries"], json!([]));
+        .control
+        .user_event(user["id"].as_str().unwrap(), &bare_comment())
+        .await
+        .unwrap();
+    assert_eq!(ev["deliveries"], json!([]));
 
     let sub = t
         .graph_post(
@@ -55,12 +56,11 @@ async fn subscribed_apps_and_signed_comment_webhook() {
     assert_graph_error(&bad, 100, None);
 
     let ev = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "comment", "text": "Love it", "from_username": "a_fan" }),
-        )
-        .await;
-    assert_eq!(ev.body["deliveries"][0]["status"], 200, "{}", ev.text);
+        .control
+        .user_event("acme_shop", &UserEvent::comment("Love it", "a_fan"))
+        .await
+        .unwrap();
+    assert_eq!(ev["deliveries"][0]["status"], 200, "{ev}");
     let got = rx.take();
     assert_eq!(got.len(), 1);
     let hook = &got[0];
@@ -80,7 +80,7 @@ async fn subscribed_apps_and_signed_comment_webhook() {
     );
 
     // The comment is on the media for the API too.
-    let media_id = ev.body["media_id"].as_str().unwrap();
+    let media_id = ev["media_id"].as_str().unwrap();
     let comments = t
         .graph(
             &format!("/{media_id}/comments"),

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use instagram_sandbox::control_client::{Consent, ControlClient};
+pub use instagram_sandbox::control_client::{
+    AppSpec, Call, Consent, ControlClient, ControlClientError, ExchangeShape, FaultKind, FaultSpec,
+    RefreshMode, SeedSpec, UserEvent, UserSpec, WebhookSubscription, YoungRefresh,
+};
 use instagram_sandbox::{Sandbox, SandboxOptions, serve};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -193,27 +196,20 @@ impl TestSandbox {
         .await
     }
 
-    /// Registers an app; `extra` fields override the defaults.
-    pub async fn app(&self, extra: Value) -> Value {
-        let mut body = json!({ "redirect_uris": [REDIRECT] });
-        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-        let r = self.post_json("/_sandbox/apps", &body).await;
-        assert!(r.status.is_success(), "{}", r.text);
-        r.body
+    /// Registers an app through the typed control client; the answer as JSON, so that tests
+    /// read `client_id` and `client_secret` as they read any other answer.
+    pub async fn app(&self, spec: AppSpec) -> Value {
+        let app = self.control.create_app(&spec).await.unwrap();
+        serde_json::to_value(app).unwrap()
     }
 
     pub async fn user(&self, username: &str) -> Value {
-        self.user_with(json!({ "username": username })).await
+        self.user_with(UserSpec::named(username)).await
     }
 
-    pub async fn user_with(&self, body: Value) -> Value {
-        let r = self.post_json("/_sandbox/users", &body).await;
-        assert!(r.status.is_success(), "{}", r.text);
-        r.body
+    pub async fn user_with(&self, spec: UserSpec) -> Value {
+        let user = self.control.create_user(&spec).await.unwrap();
+        serde_json::to_value(user).unwrap()
     }
 
     pub async fn advance(&self, secs: i64) {
@@ -280,9 +276,9 @@ impl TestSandbox {
 
     /// An app, a user with `media` posts, and a long-lived token with every scope.
     pub async fn connected(&self, media: u32) -> (Value, Value, String) {
-        let app = self.app(json!({})).await;
+        let app = self.app(spec()).await;
         let user = self
-            .user_with(json!({ "username": "acme_shop", "media_count": media }))
+            .user_with(UserSpec::named("acme_shop").with_media(media))
             .await;
         let token = self.long_token(&app, "acme_shop", ALL_SCOPES).await;
         (app, user, token)
@@ -300,9 +296,32 @@ impl TestSandbox {
         self.post_form(path, &f).await
     }
 
-    pub async fn calls(&self, path: &str) -> Vec<Value> {
-        let r = self.get_q("/_sandbox/calls", &[("path", path)]).await;
-        r.body["data"].as_array().cloned().unwrap_or_default()
+    pub async fn calls(&self, path: &str) -> Vec<Call> {
+        self.control.calls_to(path).await.unwrap()
+    }
+}
+
+/// An app redirecting to [`REDIRECT`], every other field at the sandbox's default.
+pub fn spec() -> AppSpec {
+    AppSpec::redirecting_to(REDIRECT)
+}
+
+/// A comment on the user's newest post from a generated commenter.
+pub fn bare_comment() -> UserEvent {
+    UserEvent::Comment {
+        media_id: None,
+        parent_id: None,
+        text: None,
+        from_username: None,
+    }
+}
+
+/// A mention of the user by `from`.
+pub fn mention_by(from: Option<&str>) -> UserEvent {
+    UserEvent::Mention {
+        media_id: None,
+        text: None,
+        from_username: from.map(str::to_owned),
     }
 }
 

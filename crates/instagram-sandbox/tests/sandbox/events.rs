@@ -1,7 +1,7 @@
 //! User events: signed deauthorize and data-deletion callbacks, password changes (rows 6, 9).
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::*;
 
@@ -17,9 +17,12 @@ async fn deauthorize_posts_a_signed_request_and_tokens_then_fail_458() {
     let t = TestSandbox::start().await;
     let rx = Receiver::start().await;
     let app = t
-        .app(json!({ "deauthorize_url": format!("{}/meta/deauthorize", rx.base) }))
+        .app(AppSpec {
+            deauthorize_url: Some(format!("{}/meta/deauthorize", rx.base)),
+            ..spec()
+        })
         .await;
-    let other = t.app(json!({})).await;
+    let other = t.app(spec()).await;
     t.user("acme_shop").await;
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     let scoped = t.exchange(&app, &code).await.body["user_id"]
@@ -29,14 +32,15 @@ async fn deauthorize_posts_a_signed_request_and_tokens_then_fail_458() {
     let other_token = t.long_token(&other, "acme_shop", ALL_SCOPES).await;
 
     let ev = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "deauthorize", "client_id": app["client_id"] }),
+        .control
+        .user_event(
+            "acme_shop",
+            &UserEvent::deauthorize(app["client_id"].as_str().unwrap()),
         )
-        .await;
-    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text);
-    assert_eq!(ev.body["deliveries"][0]["status"], 200);
-    assert!(ev.body["invalidated_tokens"].as_u64().unwrap() >= 2);
+        .await
+        .unwrap();
+    assert_eq!(ev["deliveries"][0]["status"], 200, "{ev}");
+    assert!(ev["invalidated_tokens"].as_u64().unwrap() >= 2);
     let got = rx.take();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/meta/deauthorize");
@@ -83,18 +87,19 @@ async fn data_deletion_callback_gets_the_confirmation_back() {
     let t = TestSandbox::start().await;
     let rx = Receiver::start().await;
     let app = t
-        .app(json!({ "data_deletion_url": format!("{}/meta/data-deletion", rx.base) }))
+        .app(AppSpec {
+            data_deletion_url: Some(format!("{}/meta/data-deletion", rx.base)),
+            ..spec()
+        })
         .await;
     t.user("acme_shop").await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     let ev = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "data_deletion" }),
-        )
-        .await;
-    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text);
-    let d = &ev.body["deliveries"][0];
+        .control
+        .user_event("acme_shop", &UserEvent::DataDeletion { client_id: None })
+        .await
+        .unwrap();
+    let d = &ev["deliveries"][0];
     assert_eq!(d["status"], 200);
     assert_eq!(d["response"]["confirmation_code"], "abc123");
     let got = rx.take();
@@ -116,18 +121,15 @@ async fn data_deletion_callback_gets_the_confirmation_back() {
 #[tokio::test]
 async fn password_change_invalidates_every_token_with_460() {
     let t = TestSandbox::start().await;
-    let a = t.app(json!({})).await;
-    let b = t.app(json!({})).await;
+    let a = t.app(spec()).await;
+    let b = t.app(spec()).await;
     t.user("acme_shop").await;
     let ta = t.long_token(&a, "acme_shop", ALL_SCOPES).await;
     let tb = t.long_token(&b, "acme_shop", ALL_SCOPES).await;
-    let ev = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "password_changed" }),
-        )
-        .await;
-    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text);
+    t.control
+        .user_event("acme_shop", &UserEvent::PasswordChanged)
+        .await
+        .unwrap();
     for tok in [&ta, &tb] {
         let r = t.graph("/me", tok, &[]).await;
         assert_graph_error(&r, 190, Some(460));
@@ -150,7 +152,10 @@ async fn events_still_sign_after_a_restart() {
     let app = {
         let t = TestSandbox::start_in(dir.path().to_owned()).await;
         let app = t
-            .app(json!({ "deauthorize_url": format!("{}/meta/deauthorize", rx.base) }))
+            .app(AppSpec {
+                deauthorize_url: Some(format!("{}/meta/deauthorize", rx.base)),
+                ..spec()
+            })
             .await;
         t.user("acme_shop").await;
         t.long_token(&app, "acme_shop", ALL_SCOPES).await;
@@ -158,12 +163,11 @@ async fn events_still_sign_after_a_restart() {
     };
     let t = TestSandbox::start_in(dir.path().to_owned()).await;
     let ev = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "deauthorize" }),
-        )
-        .await;
-    assert_eq!(ev.body["deliveries"][0]["status"], 200, "{}", ev.text);
+        .control
+        .user_event("acme_shop", &UserEvent::Deauthorize { client_id: None })
+        .await
+        .unwrap();
+    assert_eq!(ev["deliveries"][0]["status"], 200, "{ev}");
     let got = rx.take();
     verify_signed_request(
         &signed_request_of(&got[0]),
@@ -176,12 +180,12 @@ async fn bad_events_are_refused() {
     let t = TestSandbox::start().await;
     t.user("acme_shop").await;
     let r = t
-        .post_json(
-            "/_sandbox/users/nobody/events",
-            &json!({ "kind": "deauthorize" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+        .control
+        .user_event("nobody", &UserEvent::Deauthorize { client_id: None })
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), Some(StatusCode::NOT_FOUND));
+    // Raw: an event kind the typed client cannot name.
     let r = t
         .post_json(
             "/_sandbox/users/acme_shop/events",
@@ -190,12 +194,21 @@ async fn bad_events_are_refused() {
         .await;
     assert!(r.status.is_client_error());
     let r = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "comment" }),
+        .control
+        .user_event(
+            "acme_shop",
+            &UserEvent::Comment {
+                media_id: None,
+                parent_id: None,
+                text: None,
+                from_username: None,
+            },
         )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no media to comment on");
-    let v: &Value = &r.body;
-    assert!(v["error"]["message"].is_string());
+        .await
+        .unwrap_err();
+    let ControlClientError::Status { status, body, .. } = r else {
+        panic!("{r}");
+    };
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no media to comment on");
+    assert!(body["error"]["message"].is_string(), "{body}");
 }

@@ -7,30 +7,20 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn fault(t: &TestSandbox, body: serde_json::Value) -> String {
-    let r = t.post_json("/_sandbox/faults", &body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_owned()
+async fn fault(t: &TestSandbox, spec: FaultSpec) -> String {
+    t.control.add_fault(&spec).await.unwrap()
 }
 
 #[tokio::test]
 async fn status_and_graph_error_faults_by_count() {
     let t = TestSandbox::start().await;
     let (_app, _user, long) = t.connected(0).await;
-    fault(
-        &t,
-        json!({ "path": "/me", "kind": "status", "status": 503, "count": 1 }),
-    )
-    .await;
+    fault(&t, FaultSpec::status("/me", 503).times(1)).await;
     let r = t.graph("/v24.0/me", &long, &[]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(t.graph("/me", &long, &[]).await.status, StatusCode::OK);
 
-    fault(
-        &t,
-        json!({ "path": "/me", "kind": "graph_error", "code": 2, "count": 2 }),
-    )
-    .await;
+    fault(&t, FaultSpec::graph_error("/me", 2).times(2)).await;
     for _ in 0..2 {
         let r = t.graph("/me", &long, &[]).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -39,7 +29,14 @@ async fn status_and_graph_error_faults_by_count() {
     }
     assert_eq!(t.graph("/me", &long, &[]).await.status, StatusCode::OK);
 
-    fault(&t, json!({ "path": "/oauth/access_token", "kind": "graph_error", "message": "Invalid platform app", "count": 1 })).await;
+    fault(
+        &t,
+        FaultSpec {
+            message: Some("Invalid platform app".into()),
+            ..FaultSpec::on("/oauth/access_token", FaultKind::GraphError).times(1)
+        },
+    )
+    .await;
     let r = t
         .post_form("/oauth/access_token", &[("client_id", "1")])
         .await;
@@ -49,57 +46,36 @@ async fn status_and_graph_error_faults_by_count() {
     );
 
     // Method filter and probability 0 never fire; probability 1 always does.
-    fault(
-        &t,
-        json!({ "path": "/me", "method": "POST", "kind": "status", "status": 500 }),
-    )
-    .await;
-    fault(
-        &t,
-        json!({ "path": "/me", "kind": "status", "status": 500, "probability": 0.0 }),
-    )
-    .await;
+    fault(&t, FaultSpec::status("/me", 500).method("POST")).await;
+    fault(&t, FaultSpec::status("/me", 500).with_probability(0.0)).await;
     assert_eq!(t.graph("/me", &long, &[]).await.status, StatusCode::OK);
-    let id = fault(&t, json!({ "path": "/me", "kind": "graph_error", "code": 190, "subcode": 463, "probability": 1.0 })).await;
+    let id = fault(
+        &t,
+        FaultSpec {
+            subcode: Some(463),
+            ..FaultSpec::graph_error("/me", 190).with_probability(1.0)
+        },
+    )
+    .await;
     assert_graph_error(&t.graph("/me", &long, &[]).await, 190, Some(463));
     assert_graph_error(&t.graph("/me", &long, &[]).await, 190, Some(463));
-    let del = TestSandbox::read(
-        t.http
-            .delete(t.url(&format!("/_sandbox/faults/{id}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(del.status, StatusCode::OK);
+    t.control.remove_fault(&id).await.unwrap();
     assert_eq!(t.graph("/me", &long, &[]).await.status, StatusCode::OK);
-    let listed = t.get("/_sandbox/faults").await;
-    assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
-    TestSandbox::read(
-        t.http
-            .delete(t.url("/_sandbox/faults"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(t.get("/_sandbox/faults").await.body["data"], json!([]));
+    assert_eq!(t.control.faults().await.unwrap().len(), 2);
+    t.control.clear_faults().await.unwrap();
+    assert!(t.control.faults().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn latency_and_reset_faults() {
     let t = TestSandbox::start().await;
     let (_app, _user, long) = t.connected(0).await;
-    fault(
-        &t,
-        json!({ "path": "/me", "kind": "latency", "latency_ms": 300, "count": 1 }),
-    )
-    .await;
+    fault(&t, FaultSpec::latency("/me", 300).times(1)).await;
     let start = Instant::now();
     assert_eq!(t.graph("/me", &long, &[]).await.status, StatusCode::OK);
     assert!(start.elapsed() >= Duration::from_millis(300));
 
-    fault(&t, json!({ "path": "/me", "kind": "reset", "count": 1 })).await;
+    fault(&t, FaultSpec::reset("/me").times(1)).await;
     let res = async {
         let resp = t
             .http
@@ -121,7 +97,9 @@ async fn after_phase_faults_lose_the_answer_but_the_call_took_effect() {
     t.advance(86_400).await;
     fault(
         &t,
-        json!({ "path": "/refresh_access_token", "kind": "status", "status": 502, "phase": "after", "count": 1 }),
+        FaultSpec::status("/refresh_access_token", 502)
+            .after()
+            .times(1),
     )
     .await;
     let lost = t
@@ -141,10 +119,7 @@ async fn after_phase_faults_lose_the_answer_but_the_call_took_effect() {
     assert_graph_error(&again, 100, None);
     let calls = t.calls("/refresh_access_token").await;
     assert_eq!(
-        calls
-            .iter()
-            .map(|c| c["status"].as_u64().unwrap())
-            .collect::<Vec<_>>(),
+        calls.iter().map(|c| c.status).collect::<Vec<_>>(),
         vec![502, 400]
     );
 }
@@ -152,6 +127,7 @@ async fn after_phase_faults_lose_the_answer_but_the_call_took_effect() {
 #[tokio::test]
 async fn bad_fault_specs_are_refused() {
     let t = TestSandbox::start().await;
+    // Raw on purpose: malformed specs (unknown kind, missing fields) the typed client cannot build.
     for body in [
         json!({ "path": "me", "kind": "status" }),
         json!({ "path": "/me", "kind": "explode" }),

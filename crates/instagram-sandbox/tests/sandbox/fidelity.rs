@@ -36,12 +36,9 @@ fn assert_not_approved(r: &Resp) {
 #[tokio::test]
 async fn standard_access_non_tester_logs_in_then_every_graph_call_fails() {
     let t = TestSandbox::start().await;
-    let app = t
-        .app(json!({ "access": "standard", "testers": ["tester_one"] }))
-        .await;
+    let app = t.app(spec().standard_access(&["tester_one"])).await;
     t.user("tester_one").await;
-    t.user_with(json!({ "username": "stranger", "media_count": 2 }))
-        .await;
+    t.user_with(UserSpec::named("stranger").with_media(2)).await;
 
     // The consent page lets the stranger through, as Meta does.
     let page = t
@@ -100,8 +97,12 @@ async fn standard_access_non_tester_logs_in_then_every_graph_call_fails() {
 
     // Adding the account as a tester fixes the same token at once.
     let cid = app["client_id"].as_str().unwrap();
-    t.app(json!({ "client_id": cid, "access": "standard", "testers": ["tester_one", "stranger"] }))
-        .await;
+    t.app(
+        spec()
+            .with_client_id(cid)
+            .standard_access(&["tester_one", "stranger"]),
+    )
+    .await;
     assert_eq!(t.graph("/me", &short, &[]).await.status, StatusCode::OK);
 }
 
@@ -125,8 +126,7 @@ async fn unknown_objects_aliases_and_paths_answer_with_metas_codes() {
     );
 
     // Another account's media looks exactly the same; a POST names its method.
-    t.user_with(json!({ "username": "rival", "media_count": 1 }))
-        .await;
+    t.user_with(UserSpec::named("rival").with_media(1)).await;
     let rival = t.long_token(&app, "rival", ALL_SCOPES).await;
     let theirs = t.graph("/me/media", &rival, &[]).await.body["data"][0]["id"]
         .as_str()
@@ -177,13 +177,10 @@ async fn unknown_objects_aliases_and_paths_answer_with_metas_codes() {
 async fn throttling_code_32_is_producible_apart_from_80002() {
     let t = TestSandbox::start().await;
     let (_app, _user, long) = t.connected(0).await;
-    let f = t
-        .post_json(
-            "/_sandbox/faults",
-            &json!({ "path": "/me", "kind": "graph_error", "code": 32, "count": 1 }),
-        )
-        .await;
-    assert_eq!(f.status, StatusCode::CREATED, "{}", f.text);
+    t.control
+        .add_fault(&FaultSpec::graph_error("/me", 32).times(1))
+        .await
+        .unwrap();
     let r = t.graph("/me", &long, &[]).await;
     assert_graph_error(&r, 32, None);
     let expected = fixture("graph_error_page_rate_limit.json");
@@ -194,7 +191,11 @@ async fn throttling_code_32_is_producible_apart_from_80002() {
 
     // An app can also be throttled with 32 when its budget runs out.
     let app = t
-        .app(json!({ "rate_limit_calls": 1, "rate_limit_code": 32 }))
+        .app(AppSpec {
+            rate_limit_calls: Some(1),
+            rate_limit_code: Some(32),
+            ..spec()
+        })
         .await;
     let tok = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     assert_eq!(t.graph("/me", &tok, &[]).await.status, StatusCode::OK);
@@ -271,7 +272,7 @@ async fn publishing_limit_answers_rate_limit_settings() {
 #[tokio::test]
 async fn oauth_errors_use_metas_wording() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let cid = app["client_id"].as_str().unwrap();
     let m = messages();
@@ -353,7 +354,7 @@ async fn a_failed_exchange_burns_the_code_only_when_the_app_says_so() {
     let m = messages();
     let wrong = "https://app.example.com/ig/callback/";
 
-    let keeps = t.app(json!({})).await;
+    let keeps = t.app(spec()).await;
     assert_eq!(keeps["failed_exchange_burns_code"], false);
     let code = t.code_for(&keeps, "acme_shop", ALL_SCOPES).await;
     let r = exchange_with_redirect(&t, &keeps, &code, wrong).await;
@@ -361,7 +362,12 @@ async fn a_failed_exchange_burns_the_code_only_when_the_app_says_so() {
     let r = exchange_with_redirect(&t, &keeps, &code, REDIRECT).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
-    let burns = t.app(json!({ "failed_exchange_burns_code": true })).await;
+    let burns = t
+        .app(AppSpec {
+            failed_exchange_burns_code: Some(true),
+            ..spec()
+        })
+        .await;
     assert_eq!(burns["failed_exchange_burns_code"], true);
     let code = t.code_for(&burns, "acme_shop", ALL_SCOPES).await;
     let r = exchange_with_redirect(&t, &burns, &code, wrong).await;
@@ -444,48 +450,58 @@ async fn start_hook() -> (String, Hook, oneshot::Sender<()>) {
 #[tokio::test]
 async fn webhook_subscription_is_verified_with_the_challenge() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     let cid = app["client_id"].as_str().unwrap();
     let (url, hook, _stop) = start_hook().await;
-    let path = format!("/_sandbox/apps/{cid}/webhooks");
+    let refused = |e: ControlClientError| match e {
+        ControlClientError::Status { status, body, .. } => (status, body.to_string()),
+        other => panic!("{other}"),
+    };
 
     // A wrong verify token: the callback refuses, nothing is saved, the token is not echoed.
-    let r = t
-        .post_json(
-            &path,
-            &json!({ "callback_url": url, "verify_token": "not-it", "fields": ["comments"] }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.text.contains("403"), "{}", r.text);
-    assert!(!r.text.contains("not-it"), "{}", r.text);
-    assert!(t.get(&path).await.body["callback_url"].is_null());
+    let (status, text) = refused(
+        t.control
+            .subscribe_webhooks(
+                cid,
+                &WebhookSubscription::new(&url, "not-it", &["comments"]),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("403"), "{text}");
+    assert!(!text.contains("not-it"), "{text}");
+    assert!(t.control.webhook_subscription(cid).await.unwrap()["callback_url"].is_null());
 
     // A callback that answers 200 without echoing the challenge is refused too.
     *hook.wrong_body.lock().unwrap() = Some("ok".into());
-    let r = t
-        .post_json(
-            &path,
-            &json!({ "callback_url": url, "verify_token": VERIFY_TOKEN, "fields": ["comments"] }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.text.contains("does not match challenge"), "{}", r.text);
-    assert!(!r.text.contains(VERIFY_TOKEN), "{}", r.text);
+    let (status, text) = refused(
+        t.control
+            .subscribe_webhooks(
+                cid,
+                &WebhookSubscription::new(&url, VERIFY_TOKEN, &["comments"]),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("does not match challenge"), "{text}");
+    assert!(!text.contains(VERIFY_TOKEN), "{text}");
     *hook.wrong_body.lock().unwrap() = None;
 
     // Echoing it saves the subscription.
     let r = t
-        .post_json(
-            &path,
-            &json!({ "callback_url": url, "verify_token": VERIFY_TOKEN, "fields": ["comments", "mentions"] }),
+        .control
+        .subscribe_webhooks(
+            cid,
+            &WebhookSubscription::new(&url, VERIFY_TOKEN, &["comments", "mentions"]),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["fields"], json!(["comments", "mentions"]));
-    let saved = t.get(&path).await;
-    assert_eq!(saved.body["callback_url"], json!(url));
-    assert!(!saved.text.contains(VERIFY_TOKEN));
+        .await
+        .unwrap();
+    assert_eq!(r["fields"], json!(["comments", "mentions"]));
+    let saved = t.control.webhook_subscription(cid).await.unwrap();
+    assert_eq!(saved["callback_url"], json!(url));
+    assert!(!saved.to_string().contains(VERIFY_TOKEN));
 
     let gets = hook.gets.lock().unwrap().clone();
     assert_eq!(gets.len(), 3);
@@ -498,19 +514,23 @@ async fn webhook_subscription_is_verified_with_the_challenge() {
 
     // Unknown fields and apps are refused before anything is sent.
     let r = t
-        .post_json(
-            &path,
-            &json!({ "callback_url": url, "verify_token": VERIFY_TOKEN, "fields": ["feed"] }),
+        .control
+        .subscribe_webhooks(
+            cid,
+            &WebhookSubscription::new(&url, VERIFY_TOKEN, &["feed"]),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), Some(StatusCode::BAD_REQUEST));
     let r = t
-        .post_json(
-            "/_sandbox/apps/404404/webhooks",
-            &json!({ "callback_url": url, "verify_token": VERIFY_TOKEN, "fields": ["comments"] }),
+        .control
+        .subscribe_webhooks(
+            "404404",
+            &WebhookSubscription::new(&url, VERIFY_TOKEN, &["comments"]),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), Some(StatusCode::NOT_FOUND));
     assert_eq!(hook.gets.lock().unwrap().len(), 3);
 }
 
@@ -521,10 +541,8 @@ fn verify_hub_signature(r: &Received, secret: &str) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-async fn event(t: &TestSandbox, body: Value) -> Value {
-    let r = t.post_json("/_sandbox/users/acme_shop/events", &body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body
+async fn event(t: &TestSandbox, event: UserEvent) -> Value {
+    t.control.user_event("acme_shop", &event).await.unwrap()
 }
 
 #[tokio::test]
@@ -535,17 +553,20 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
     let secret = app["client_secret"].as_str().unwrap();
     let ig_id = user["user_id"].as_str().unwrap();
     let (url, hook, _stop) = start_hook().await;
-    let r = t
-        .post_json(
-            &format!("/_sandbox/apps/{cid}/webhooks"),
-            &json!({ "callback_url": url, "verify_token": VERIFY_TOKEN,
-                     "fields": ["comments", "mentions", "story_insights"] }),
+    t.control
+        .subscribe_webhooks(
+            cid,
+            &WebhookSubscription::new(
+                &url,
+                VERIFY_TOKEN,
+                &["comments", "mentions", "story_insights"],
+            ),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .unwrap();
 
     // Nothing is sent until the account's token enables the fields.
-    event(&t, json!({ "kind": "comment" })).await;
+    event(&t, bare_comment()).await;
     assert!(hook.posts.lock().unwrap().is_empty());
     let sub = t
         .graph_post(
@@ -557,11 +578,7 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
     assert_eq!(sub.body, json!({ "success": true }));
 
     // A comment: from.self_ig_scoped_id, no parent_id.
-    let ev = event(
-        &t,
-        json!({ "kind": "comment", "text": "Love it", "from_username": "a_fan" }),
-    )
-    .await;
+    let ev = event(&t, UserEvent::comment("Love it", "a_fan")).await;
     let comment_id = ev["comment_id"].as_str().unwrap().to_owned();
     let got = std::mem::take(&mut *hook.posts.lock().unwrap());
     assert_eq!(got.len(), 1);
@@ -577,7 +594,12 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
     // A reply carries parent_id, on the parent's media.
     let ev = event(
         &t,
-        json!({ "kind": "comment", "parent_id": comment_id, "text": "Thanks!", "from_username": "a_fan" }),
+        UserEvent::Comment {
+            media_id: None,
+            parent_id: Some(comment_id.clone()),
+            text: Some("Thanks!".into()),
+            from_username: Some("a_fan".into()),
+        },
     )
     .await;
     let got = std::mem::take(&mut *hook.posts.lock().unwrap());
@@ -594,7 +616,7 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
     assert_eq!(replies.body["data"][0]["id"], ev["comment_id"]);
 
     // A mention.
-    event(&t, json!({ "kind": "mention", "from_username": "a_fan" })).await;
+    event(&t, mention_by(Some("a_fan"))).await;
     let got = std::mem::take(&mut *hook.posts.lock().unwrap());
     let payload = verify_hub_signature(&got[0], secret);
     assert_same_shape(&fixture("webhook_mention.json"), &payload);
@@ -602,12 +624,11 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
 
     // Story insights need a story.
     let r = t
-        .post_json(
-            "/_sandbox/users/acme_shop/events",
-            &json!({ "kind": "story_insights" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        .control
+        .user_event("acme_shop", &UserEvent::StoryInsights { media_id: None })
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), Some(StatusCode::NOT_FOUND), "{r}");
     let c = t
         .graph_post(
             "/me/media",
@@ -627,7 +648,7 @@ async fn webhook_events_are_signed_and_carry_metas_fields() {
         )
         .await;
     assert_eq!(story.status, StatusCode::OK, "{}", story.text);
-    event(&t, json!({ "kind": "story_insights" })).await;
+    event(&t, UserEvent::StoryInsights { media_id: None }).await;
     let got = std::mem::take(&mut *hook.posts.lock().unwrap());
     let payload = verify_hub_signature(&got[0], secret);
     assert_same_shape(&fixture("webhook_story_insights.json"), &payload);
@@ -643,6 +664,7 @@ async fn webhook_events_go_only_to_apps_subscribed_to_the_field() {
     let (app, _user, long) = t.connected(1).await;
     let cid = app["client_id"].as_str().unwrap();
     let (url, hook, _stop) = start_hook().await;
+    // Raw: `fields` as one comma-separated string, a form the typed client never sends.
     let r = t
         .post_json(
             &format!("/_sandbox/apps/{cid}/webhooks"),
@@ -657,10 +679,10 @@ async fn webhook_events_go_only_to_apps_subscribed_to_the_field() {
     )
     .await;
     // The app did not subscribe to mentions: nothing is sent.
-    let ev = event(&t, json!({ "kind": "mention" })).await;
+    let ev = event(&t, mention_by(None)).await;
     assert_eq!(ev["deliveries"], json!([]));
     assert!(hook.posts.lock().unwrap().is_empty());
-    let ev = event(&t, json!({ "kind": "comment" })).await;
+    let ev = event(&t, bare_comment()).await;
     assert_eq!(ev["deliveries"][0]["status"], 200);
     assert_eq!(hook.posts.lock().unwrap().len(), 1);
 }

@@ -62,7 +62,7 @@ async fn user_insights_time_series_and_totals() {
 #[tokio::test]
 async fn user_insights_errors() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let no_insights = t
         .long_token(

@@ -10,11 +10,12 @@ const ME_FIELDS: &str = "user_id,username,name,account_type,profile_picture_url,
 #[tokio::test]
 async fn me_answers_the_documented_fields() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     let user = t
-        .user_with(
-            json!({ "username": "acme_shop", "media_count": 3, "account_type": "MEDIA_CREATOR" }),
-        )
+        .user_with(UserSpec {
+            account_type: Some("MEDIA_CREATOR".into()),
+            ..UserSpec::named("acme_shop").with_media(3)
+        })
         .await;
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     let ex = t.exchange(&app, &code).await;

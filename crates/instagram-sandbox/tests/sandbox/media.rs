@@ -127,9 +127,7 @@ async fn media_defaults_expansions_and_time_filters() {
         r.text
     );
 
-    let now = t.get("/_sandbox/clock").await.body["now_unix"]
-        .as_i64()
-        .unwrap();
+    let now = t.control.clock().await.unwrap().now_unix;
     let since = (now - 5 * 86_400).to_string();
     let recent = t.graph("/me/media", &long, &[("since", &since)]).await;
     assert_eq!(ids(&recent.body).len(), 5, "{}", recent.text);
@@ -187,8 +185,7 @@ async fn media_node_fields_and_other_users_media() {
     );
 
     // Another account's media is invisible to this token.
-    t.user_with(json!({ "username": "rival", "media_count": 1 }))
-        .await;
+    t.user_with(UserSpec::named("rival").with_media(1)).await;
     let rival_token = t.long_token(&app, "rival", ALL_SCOPES).await;
     let theirs = ids(&t.graph("/me/media", &rival_token, &[]).await.body)[0].clone();
     assert_graph_error(

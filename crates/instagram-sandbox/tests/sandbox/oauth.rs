@@ -26,7 +26,12 @@ fn authorize_query<'a>(
 #[tokio::test]
 async fn authorize_page_lists_users_scopes_and_buttons() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "name": "Acme Scheduler" })).await;
+    let app = t
+        .app(AppSpec {
+            name: Some("Acme Scheduler".into()),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     t.user("other_brand").await;
     let cid = app["client_id"].as_str().unwrap();
@@ -59,7 +64,7 @@ async fn authorize_page_lists_users_scopes_and_buttons() {
 #[tokio::test]
 async fn authorize_page_refuses_unknown_client_redirect_and_scopes() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     let cid = app["client_id"].as_str().unwrap();
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
@@ -99,7 +104,7 @@ async fn authorize_page_refuses_unknown_client_redirect_and_scopes() {
 #[tokio::test]
 async fn consent_form_allow_redirects_with_code_and_unticked_scopes_are_not_granted() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let cid = app["client_id"].as_str().unwrap();
     let r = t
@@ -139,7 +144,7 @@ async fn consent_form_allow_redirects_with_code_and_unticked_scopes_are_not_gran
 #[tokio::test]
 async fn consent_form_deny_redirects_with_the_three_denial_parameters() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let r = t
         .post_form(
@@ -167,7 +172,7 @@ async fn consent_form_deny_redirects_with_the_three_denial_parameters() {
 #[tokio::test]
 async fn consent_form_can_log_in_as_a_new_user() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     let r = t
         .post_form(
             "/oauth/authorize",
@@ -181,19 +186,20 @@ async fn consent_form_can_log_in_as_a_new_user() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
-    let users = t.get("/_sandbox/users").await;
-    assert_eq!(users.body["data"][0]["username"], "fresh_face");
+    let users = t.control.users().await.unwrap();
+    assert_eq!(users[0].username, "fresh_face");
 }
 
 #[tokio::test]
 async fn headless_authorize_allow_and_deny() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let location = t.consent(&app, "acme_shop", ALL_SCOPES, "s 1/2").await;
     let q = query_of(&location);
     assert_eq!(q[0].0, "code");
     assert_eq!(q[1], ("state".to_owned(), "s 1/2".to_owned()));
+    // Raw: `scope` as a JSON list, a form the typed client never sends.
     let deny = t
         .post_json(
             "/_sandbox/authorize",
@@ -217,21 +223,25 @@ async fn headless_authorize_allow_and_deny() {
         ]
     );
     let unknown = t
-        .post_json(
-            "/_sandbox/authorize",
-            &json!({
-                "client_id": app["client_id"], "redirect_uri": REDIRECT,
-                "scope": "instagram_business_basic", "username": "nobody", "decision": "allow",
-            }),
-        )
-        .await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        .control
+        .authorize(&Consent {
+            client_id: app["client_id"].as_str().unwrap().to_owned(),
+            redirect_uri: REDIRECT.into(),
+            scope: "instagram_business_basic".into(),
+            state: None,
+            username: Some("nobody".into()),
+            decision: "allow".into(),
+            granted_scopes: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), Some(StatusCode::NOT_FOUND));
 }
 
 #[tokio::test]
 async fn code_exchange_is_flat_with_a_lossless_numeric_user_id() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let code = t
         .code_for(
@@ -255,10 +265,10 @@ async fn code_exchange_is_flat_with_a_lossless_numeric_user_id() {
     )]
     let lossy = (uid as f64) as u64;
     assert_ne!(lossy, uid);
-    let user = t.get("/_sandbox/users/acme_shop").await;
+    let user = t.control.user("acme_shop").await.unwrap();
     assert_eq!(
-        user.body["scoped_ids"][app["client_id"].as_str().unwrap()],
-        json!(uid.to_string())
+        user.scoped_ids[app["client_id"].as_str().unwrap()],
+        uid.to_string()
     );
     // No expires_in for the short-lived token, as documented.
     assert!(r.body.get("expires_in").is_none());
@@ -267,7 +277,12 @@ async fn code_exchange_is_flat_with_a_lossless_numeric_user_id() {
 #[tokio::test]
 async fn code_exchange_accepts_multipart_and_the_documented_data_shape() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "exchange_shape": "data" })).await;
+    let app = t
+        .app(AppSpec {
+            exchange_shape: Some(ExchangeShape::Data),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     let r = t
@@ -291,8 +306,8 @@ async fn code_exchange_accepts_multipart_and_the_documented_data_shape() {
 #[tokio::test]
 async fn code_is_single_use_bound_and_expires_after_an_hour() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
-    let other = t.app(json!({})).await;
+    let app = t.app(spec()).await;
+    let other = t.app(spec()).await;
     t.user("acme_shop").await;
 
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
@@ -348,7 +363,7 @@ async fn code_is_single_use_bound_and_expires_after_an_hour() {
 #[tokio::test]
 async fn code_exchange_flat_errors() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     let cid = app["client_id"].as_str().unwrap();
@@ -412,7 +427,7 @@ async fn code_exchange_flat_errors() {
 #[tokio::test]
 async fn long_lived_exchange() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let short = t.short_token(&app, "acme_shop", ALL_SCOPES).await;
     let secret = app["client_secret"].as_str().unwrap();
@@ -484,7 +499,12 @@ async fn long_lived_exchange() {
 #[tokio::test]
 async fn token_ttl_secs_shortens_long_lived_tokens() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "token_ttl_secs": 172_800 })).await;
+    let app = t
+        .app(AppSpec {
+            token_ttl_secs: Some(172_800),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let short = t.short_token(&app, "acme_shop", ALL_SCOPES).await;
     let r = t
@@ -544,7 +564,12 @@ async fn refresh_same_string_after_24_hours_from_last_issue() {
 #[tokio::test]
 async fn refresh_new_mode_issues_a_new_string_and_keeps_the_old_one() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "refresh_mode": "new" })).await;
+    let app = t
+        .app(AppSpec {
+            refresh_mode: Some(RefreshMode::New),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     t.advance(86_400 * 2).await;
@@ -563,7 +588,12 @@ async fn refresh_new_mode_issues_a_new_string_and_keeps_the_old_one() {
 #[tokio::test]
 async fn refresh_young_noop_returns_the_same_token_and_expiry() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({ "young_refresh": "noop" })).await;
+    let app = t
+        .app(AppSpec {
+            young_refresh: Some(YoungRefresh::Noop),
+            ..spec()
+        })
+        .await;
     t.user("acme_shop").await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     t.advance(3600).await;
@@ -576,7 +606,7 @@ async fn refresh_young_noop_returns_the_same_token_and_expiry() {
 #[tokio::test]
 async fn refresh_is_get_only_and_needs_a_long_lived_token() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let short = t.short_token(&app, "acme_shop", ALL_SCOPES).await;
     let post = t

@@ -32,6 +32,7 @@ async fn state_survives_a_restart_without_plaintext_secrets() {
     // The secret still verifies (by hash) after the restart.
     let code = t.code_for(&app, "acme_shop", ALL_SCOPES).await;
     assert_eq!(t.exchange(&app, &code).await.status, StatusCode::OK);
+    // Raw: 200 (not 201) shows the user came back from the state file.
     let again = t
         .post_json("/_sandbox/users", &json!({ "username": "acme_shop" }))
         .await;

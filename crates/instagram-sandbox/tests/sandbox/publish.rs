@@ -82,13 +82,14 @@ async fn containers_expire_after_24_hours_and_faults_make_them_fail() {
     assert_graph_error(&publish(&t, &long, &stale).await, -2, Some(2_207_020));
 
     let pid = user["user_id"].as_str().unwrap();
-    let f = t
-        .post_json(
-            "/_sandbox/faults",
-            &json!({ "path": "/*/media", "method": "POST", "kind": "container_error", "count": 1 }),
+    t.control
+        .add_fault(
+            &FaultSpec::container_error("/*/media")
+                .method("POST")
+                .times(1),
         )
-        .await;
-    assert_eq!(f.status, StatusCode::CREATED, "{}", f.text);
+        .await
+        .unwrap();
     let bad = container(&t, &long, &[("image_url", "https://cdn.example.com/b.jpg")]).await;
     let good = t
         .graph_post(
@@ -238,7 +239,7 @@ async fn carousels_reels_and_stories() {
 #[tokio::test]
 async fn container_parameter_errors() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
+    let app = t.app(spec()).await;
     t.user("acme_shop").await;
     let basic_only = t
         .long_token(&app, "acme_shop", "instagram_business_basic")
@@ -310,9 +311,12 @@ async fn container_parameter_errors() {
 #[tokio::test]
 async fn daily_publishing_cap_and_content_publishing_limit() {
     let t = TestSandbox::start().await;
-    let app = t.app(json!({})).await;
-    t.user_with(json!({ "username": "acme_shop", "publish_quota_total": 2 }))
-        .await;
+    let app = t.app(spec()).await;
+    t.user_with(UserSpec {
+        publish_quota_total: Some(2),
+        ..UserSpec::named("acme_shop")
+    })
+    .await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
     for _ in 0..2 {
         let id = container(&t, &long, &[("image_url", "https://cdn.example.com/a.jpg")]).await;
@@ -340,9 +344,7 @@ async fn daily_publishing_cap_and_content_publishing_limit() {
     );
     let bare = t.graph("/me/content_publishing_limit", &long, &[]).await;
     assert_eq!(bare.body, json!({ "data": [{ "quota_usage": 2 }] }));
-    let now = t.get("/_sandbox/clock").await.body["now_unix"]
-        .as_i64()
-        .unwrap();
+    let now = t.control.clock().await.unwrap().now_unix;
     let too_old = (now - 2 * 86_400).to_string();
     let r = t
         .graph(

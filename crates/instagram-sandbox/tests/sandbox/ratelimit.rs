@@ -13,7 +13,11 @@ fn header_json(r: &Resp, name: &str) -> Value {
 async fn usage_headers_climb_then_80002_then_recover() {
     let t = TestSandbox::start().await;
     let app = t
-        .app(json!({ "rate_limit_calls": 4, "rate_limit_window_secs": 3600 }))
+        .app(AppSpec {
+            rate_limit_calls: Some(4),
+            rate_limit_window_secs: Some(3600),
+            ..spec()
+        })
         .await;
     let user = t.user("acme_shop").await;
     let long = t.long_token(&app, "acme_shop", ALL_SCOPES).await;
@@ -64,7 +68,11 @@ async fn budgets_are_per_app_and_user_and_codes_are_configurable() {
     let t = TestSandbox::start().await;
     for (code, user) in [(4, "u_four"), (17, "u_seventeen"), (613, "u_six")] {
         let app = t
-            .app(json!({ "rate_limit_calls": 1, "rate_limit_code": code }))
+            .app(AppSpec {
+                rate_limit_calls: Some(1),
+                rate_limit_code: Some(code),
+                ..spec()
+            })
             .await;
         t.user(user).await;
         let tok = t.long_token(&app, user, ALL_SCOPES).await;
@@ -73,7 +81,12 @@ async fn budgets_are_per_app_and_user_and_codes_are_configurable() {
         assert_graph_error(&r, code, None);
     }
     // Per user: another user of a throttled (code 80002) app still has budget.
-    let app = t.app(json!({ "rate_limit_calls": 1 })).await;
+    let app = t
+        .app(AppSpec {
+            rate_limit_calls: Some(1),
+            ..spec()
+        })
+        .await;
     t.user("first").await;
     t.user("second").await;
     let a = t.long_token(&app, "first", ALL_SCOPES).await;
@@ -82,10 +95,12 @@ async fn budgets_are_per_app_and_user_and_codes_are_configurable() {
     assert_graph_error(&t.graph("/me", &a, &[]).await, 80002, None);
     assert_eq!(t.graph("/me", &b, &[]).await.status, StatusCode::OK);
     let bad = t
-        .post_json(
-            "/_sandbox/apps",
-            &json!({ "redirect_uris": [REDIRECT], "rate_limit_code": 5 }),
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        .control
+        .create_app(&AppSpec {
+            rate_limit_code: Some(5),
+            ..spec()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.status(), Some(StatusCode::BAD_REQUEST));
 }

@@ -85,6 +85,8 @@ struct AppPage {
     notice: Option<String>,
     a: AppFacts,
     checks: Vec<Check>,
+    checked_at: String,
+    recheck_minutes: i64,
     deliveries: Vec<Delivery>,
 }
 
@@ -110,9 +112,11 @@ pub async fn show(State(state): State<AppState>, admin: Admin, Path(id): Path<St
             last_error: o.last_error.unwrap_or_default(),
         })
         .collect();
-    // The checks of `igbroker apps doctor`.
-    let report = crate::service::doctor::run(&state, &row.id).await?;
-    let mut checks: Vec<Check> = report
+    // The checks of `igbroker apps doctor`, kept a few minutes while the app is unchanged.
+    let checked = crate::service::doctor::cached(&state, &row.id).await?;
+    let checked_at = short_time(Some(checked.checked_at));
+    let mut checks: Vec<Check> = checked
+        .report
         .findings
         .into_iter()
         .map(|f| Check {
@@ -150,6 +154,8 @@ pub async fn show(State(state): State<AppState>, admin: Admin, Path(id): Path<St
             has_webhook_secret,
         },
         checks,
+        checked_at,
+        recheck_minutes: crate::service::doctor::REPORT_TTL_SECS / 60,
         deliveries,
     }))
 }

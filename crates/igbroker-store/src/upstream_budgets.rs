@@ -61,4 +61,29 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Each app's last reported usage (percent), for reports newer than `since`.
+    pub async fn usage_by_app(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT scope, used_pct FROM upstream_budgets
+             WHERE scope LIKE 'app:%' AND updated_at >= $1 ORDER BY scope",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(scope, pct)| (scope.trim_start_matches("app:").to_string(), pct))
+            .collect())
+    }
+
+    /// Active accounts whose token expires before `t` (unix seconds).
+    pub async fn tokens_expiring_before(&self, t: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at < $1",
+        )
+        .bind(t)
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }

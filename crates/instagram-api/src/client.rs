@@ -182,7 +182,9 @@ impl Client {
             path = %scrub(call.url.path(), &secrets),
         );
         async move {
+            let started = std::time::Instant::now();
             let result = self.send_inner(&call, &secrets).await;
+            record_call(&call, &result, started.elapsed());
             match &result {
                 Ok(reply) => tracing::debug!(
                     status = reply.status,
@@ -369,5 +371,66 @@ impl Reply {
                 }),
             })
         }
+    }
+}
+
+/// Counts the call by endpoint, HTTP status and Graph error code
+/// (`instagram_api_calls_total`), and times it (`instagram_api_call_duration_seconds`).
+/// Numeric path segments become `{id}`, so labels stay few and carry no user's id.
+fn record_call(call: &Call<'_>, result: &Result<Reply, Error>, took: std::time::Duration) {
+    let endpoint = endpoint_label(call.op, call.url.path());
+    let (status, code) = match result {
+        Ok(reply) => (reply.status.to_string(), "none".to_string()),
+        Err(e) => (
+            e.details()
+                .and_then(|d| d.http_status)
+                .map_or_else(|| "none".to_string(), |s| s.to_string()),
+            e.graph_code()
+                .map_or_else(|| "none".to_string(), |c| c.to_string()),
+        ),
+    };
+    metrics::counter!("instagram_api_calls_total", "endpoint" => endpoint.clone(), "status" => status, "code" => code)
+        .increment(1);
+    metrics::histogram!("instagram_api_call_duration_seconds", "endpoint" => endpoint)
+        .record(took.as_secs_f64());
+}
+
+/// `refresh`, `exchange_code`, … as named; a raw Graph call by its path without the
+/// version, ids replaced: `graph:me/media`, `graph:{id}/comments`.
+fn endpoint_label(op: &str, path: &str) -> String {
+    if op != "raw" {
+        return op.to_string();
+    }
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .skip_while(|s| s.starts_with('v') && s[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(|s| {
+            if s.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect();
+    format!("graph:{}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod endpoint_label_tests {
+    #[test]
+    fn ids_and_the_version_leave_the_label() {
+        assert_eq!(
+            super::endpoint_label("raw", "/v24.0/me/media"),
+            "graph:me/media"
+        );
+        assert_eq!(
+            super::endpoint_label("raw", "/v24.0/17841400000000001/comments"),
+            "graph:{id}/comments"
+        );
+        assert_eq!(
+            super::endpoint_label("refresh", "/refresh_access_token"),
+            "refresh"
+        );
     }
 }

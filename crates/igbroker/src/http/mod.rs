@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         // Meta's callbacks refuse an oversized body with a 400 of their own.
         .merge(meta::routes())
+        .layer(axum::middleware::from_fn(track))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             in_flight,
@@ -98,6 +99,28 @@ pub fn router(state: AppState) -> Router {
             limits.request_timeout,
         ))
         .with_state(state)
+}
+
+/// Counts and times every request by method, route template (`/v1/accounts/{id}`, never
+/// the id itself) and status: `igbroker_http_requests_total`,
+/// `igbroker_http_request_duration_seconds`.
+async fn track(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("igbroker_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("igbroker_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
 }
 
 /// At most `[limits] max_in_flight` requests run at once; more are answered 503 at once

@@ -175,7 +175,7 @@ async fn send(
 }
 
 /// The code and wait of an error that says Instagram is throttling.
-fn throttling(e: &instagram_api::Error) -> Option<(i64, Option<std::time::Duration>)> {
+pub(crate) fn throttling(e: &instagram_api::Error) -> Option<(i64, Option<std::time::Duration>)> {
     match e {
         instagram_api::Error::RateLimited {
             code, retry_after, ..

@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use crate::service::error::{Error, Result};
-use crate::service::{accounts, audit, graph, refresh};
+use crate::service::{accounts, audit, graph, refresh, upstream_budget};
 use crate::state::AppState;
 
 /// Instagram's longest caption.
@@ -544,6 +544,14 @@ impl Work {
     }
 
     async fn steps(&self, post: &Post) -> Result<(String, Option<String>), Failure> {
+        // Instagram's rate-limit budgets hold a publish like any call that can wait; the
+        // request is forgotten, so the same Idempotency-Key may be sent again later.
+        upstream_budget::admit(&self.state, &self.acc)
+            .await
+            .map_err(|error| Failure {
+                error,
+                retryable: true,
+            })?;
         let secret = accounts::open_token(&self.state, &self.acc)?;
         let token = AccessToken::new(secret.expose_secret().to_string());
         let client = self.state.instagram();
@@ -784,6 +792,18 @@ impl Work {
     /// An Instagram failure; `before_publish` when no media_publish was sent, so that a
     /// passing failure (rate limit, outage) lets the caller send the same key again.
     async fn upstream(&self, e: instagram_api::Error, before_publish: bool) -> Failure {
+        // A throttling answer holds the app or account for every replica, as for the proxy.
+        if let Err(err) = upstream_budget::observe(
+            &self.state,
+            &self.acc,
+            &[],
+            e.usage(),
+            graph::throttling(&e),
+        )
+        .await
+        {
+            tracing::warn!(error = %err, "could not record Instagram's usage report");
+        }
         if let instagram_api::Error::Publishing {
             kind,
             subcode,

@@ -21,6 +21,7 @@ mod fidelity;
 mod flow;
 mod followable_pages;
 mod meta_callbacks;
+mod observability;
 mod openapi;
 mod perf_paths;
 mod publishing;

@@ -182,6 +182,42 @@ async fn transient_failures_are_retried_for_reads_only(env: TestEnv) {
     );
 }
 
+async fn a_held_account_does_not_publish(env: TestEnv) {
+    let account = env.connect(USER, "held-publisher").await;
+    env.state
+        .store()
+        .record_budget(&igbroker_store::BudgetRow {
+            scope: format!("account:{account}"),
+            used_pct: 100,
+            regain_at: None,
+            held_until: Some(env.state.now() + 600),
+            hold_code: Some(80002),
+            updated_at: env.state.now(),
+        })
+        .await
+        .unwrap();
+    let seen = env.sandbox_calls_after(0).await.len();
+    let resp = env
+        .http
+        .post(format!("{}/v1/accounts/{account}/media", env.broker))
+        .bearer_auth(&env.admin_key)
+        .header("Idempotency-Key", "held-1")
+        .json(&json!({"type": "image", "image_url": "https://cdn.example.com/a.jpg"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(s(&body["error"]["message"]).contains("80002"), "{body}");
+    assert_eq!(
+        env.sandbox_calls_after(0).await.len(),
+        seen,
+        "the publish reached Instagram"
+    );
+}
+
+both_backends!(held_publish, a_held_account_does_not_publish);
 both_backends!(high_usage, high_usage_holds_proxied_calls_but_not_refreshes);
 both_backends!(
     throttling_hold,

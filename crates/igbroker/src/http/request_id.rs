@@ -30,7 +30,9 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // At ERROR level so that the span is enabled under any log filter: every line logged
+    // while serving the request, the Instagram calls it makes included, carries its id.
+    let span = tracing::error_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(req).instrument(span))
         .await;

@@ -28,6 +28,7 @@ mod publishing;
 mod refresh;
 mod refresh_soak;
 mod replicas;
+mod request_ids;
 mod service_layer;
 mod storage;
 mod trust_boundary;

@@ -26,6 +26,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
     pub meta: MetaConfig,
     pub publish: PublishConfig,
     pub anomaly: AnomalyConfig,
@@ -134,6 +135,25 @@ impl WebhooksConfig {
 pub struct MetricsConfig {
     /// When set, `GET /metrics` needs `Authorization: Bearer <it>`.
     pub bearer_token: Option<SecretString>,
+}
+
+/// `[telemetry]`: optional trace export to an OpenTelemetry collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces endpoint, e.g. `http://collector:4318/v1/traces`; empty: no export.
+    pub otlp_traces_url: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_traces_url: String::new(),
+            service_name: "igbroker".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +300,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             webhooks: WebhooksConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
             meta: MetaConfig::default(),
             publish: PublishConfig::default(),
             anomaly: AnomalyConfig::default(),
@@ -388,6 +409,19 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "api_key_cache_ttl `{}` is longer than 60s: a revoked key would keep working that long; use e.g. \"1s\"",
                 humantime::format_duration(self.api_key_cache_ttl)
+            )));
+        }
+        let otlp = &self.telemetry.otlp_traces_url;
+        if !otlp.is_empty()
+            && !matches!(
+                url::Url::parse(otlp)
+                    .map(|u| u.scheme().to_string())
+                    .as_deref(),
+                Ok("http" | "https")
+            )
+        {
+            return Err(ConfigError::Invalid(format!(
+                "telemetry.otlp_traces_url `{otlp}` is not an http(s) URL like http://collector:4318/v1/traces"
             )));
         }
         let pct = self.instagram.throttle_at_percent;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod otlp;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -175,7 +175,9 @@ impl Client {
     /// Sends a call and sorts the answer into a [`Reply`] (2xx JSON) or a classified [`Error`].
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Reply, Error> {
         let secrets = call.secrets();
-        let span = tracing::debug_span!(
+        // INFO, so that the call is a span of the request's trace wherever the server's log
+        // filter (INFO by default) lets spans through; its own lines stay at DEBUG.
+        let span = tracing::info_span!(
             "instagram_api",
             op = call.op,
             method = %call.method,

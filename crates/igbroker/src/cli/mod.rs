@@ -168,17 +168,30 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
+    use tracing_subscriber::prelude::*;
     let default = match cli.command {
         Command::Demo { .. } => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IGBROKER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // Traces are exported by the server only; its configuration is read again by `serve`,
+    // which reports any error in it.
+    let otlp = match cli.command {
+        Command::Serve => Config::load(cli.config.as_deref())
+            .ok()
+            .filter(|c| !c.telemetry.otlp_traces_url.is_empty())
+            .map(|_| crate::otlp::layer()),
+        _ => None,
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(otlp)
+        .with(fmt)
         .try_init();
 }
 

@@ -14,6 +14,13 @@ pub async fn serve(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let (trigger, shutdown) = tokio_util_shim::channel();
     let clock = server::clock_for(&config, shutdown.clone()).await?;
     let listen = config.listen.clone();
+    if !config.telemetry.otlp_traces_url.is_empty() {
+        crate::otlp::start(
+            config.telemetry.otlp_traces_url.clone(),
+            config.telemetry.service_name.clone(),
+            crate::stack::http_client()?,
+        );
+    }
     let state = server::build_state(config, clock).await?;
     let listener = TcpListener::bind(&listen)
         .await

@@ -590,6 +590,22 @@ pub fn bin() -> Command {
 
 /// Runs the binary against the test broker's database, key ring, clock and sandbox.
 pub fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = cli_command(env, args).spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// The binary, configured for the test broker's database, key ring, clock and sandbox,
+/// with its standard streams piped.
+pub fn cli_command(env: &TestEnv, args: &[&str]) -> Command {
     let mut cmd = bin();
     cmd.args(args)
         .env("IGBROKER_DATABASE_URL", &env.database_url)
@@ -611,15 +627,5 @@ pub fn cli(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
+    cmd
 }

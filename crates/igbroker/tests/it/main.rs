@@ -23,6 +23,7 @@ mod followable_pages;
 mod meta_callbacks;
 mod observability;
 mod openapi;
+mod otlp;
 mod perf_paths;
 mod publishing;
 mod refresh;

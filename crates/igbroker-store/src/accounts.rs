@@ -372,7 +372,10 @@ impl Store {
         after_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
-        let (sql, values) = list_accounts_sql(filter);
+        let (sql, values) = match self.backend() {
+            crate::Backend::Postgres => list_accounts_sql_postgres(filter),
+            crate::Backend::Sqlite => list_accounts_sql(filter),
+        };
         let mut query = sqlx::query_as::<_, AccountRecord>(sqlx::AssertSqlSafe(sql))
             .bind(after_id.unwrap_or("").to_string());
         for v in values {
@@ -552,6 +555,25 @@ pub fn list_accounts_sql(filter: &AccountFilter) -> (String, Vec<String>) {
     }
     sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len() + 2));
     (sql, values)
+}
+
+/// PostgreSQL's form of [`list_accounts_sql`]. Account ids are time-ordered, so one app's
+/// accounts sit together in id order, while the planner assumes the rows of an app are spread
+/// evenly: for an app filter it would walk the primary key and filter out every earlier app's
+/// accounts (25,000 rows and 85 ms a page at 100,000 accounts). Choosing the page's ids from
+/// the app's own index first, then reading those rows, keeps a page at a fraction of a
+/// millisecond wherever the app's accounts sit. Other filters keep the plain form, which the
+/// planner serves well.
+pub fn list_accounts_sql_postgres(filter: &AccountFilter) -> (String, Vec<String>) {
+    let (sql, values) = list_accounts_sql(filter);
+    if filter.app_id.as_deref().is_none_or(str::is_empty) {
+        return (sql, values);
+    }
+    let inner = sql.replacen(&format!("SELECT {COLUMNS} FROM"), "SELECT id FROM", 1);
+    (
+        format!("SELECT {COLUMNS} FROM accounts WHERE id IN ({inner}) ORDER BY id"),
+        values,
+    )
 }
 
 /// The smallest text above every text starting with `prefix`: its last character

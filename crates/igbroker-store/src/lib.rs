@@ -30,6 +30,7 @@ mod webhooks;
 
 pub use accounts::{
     AccountFilter, AccountRow, NewAccount, RefreshCommit, TokenUpdate, list_accounts_sql,
+    list_accounts_sql_postgres,
 };
 pub use api_keys::ApiKeyRow;
 pub use apps::AppRow;

@@ -14,7 +14,8 @@ use crate::state::AppState;
 async fn authorized(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     caller.require(ApiScope::AccountsWrite)?;
     let acc = accounts::get(state, id).await?;
-    caller.require_app(&acc.app_id)?;
+    // Another tenant's account answers as a missing one, naming nothing of theirs.
+    caller.require_app_of("account", id, &acc.app_id)?;
     Ok(())
 }
 

@@ -10,9 +10,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::openapi;
 use crate::service::accounts::{self, AccountView};
 use crate::service::connect::ImportRequest;
 use crate::service::{graph, refresh};
@@ -38,11 +39,7 @@ pub struct ListQuery {
     params(("app_id" = Option<String>, Query, description = "Only this app's accounts (required for keys limited to some apps)"), ("end_user" = Option<String>, Query, description = "Only this end user's accounts"), ("status" = Option<String>, Query, description = "active, reauth_required, revoked or suspended"), ("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "One page of accounts", body = Page<AccountView>),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        openapi::CommonErrors,
     )
 )]
 pub async fn list(
@@ -102,12 +99,8 @@ pub(crate) async fn owned(
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The account", body = AccountView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -129,12 +122,8 @@ pub async fn show(
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The token; never cache beyond expires_at", body = TokenAnswer),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn token(
     State(state): State<AppState>,
@@ -188,12 +177,8 @@ pub struct RevokedAccount {
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The account", body = AccountView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict, openapi::Upstream,
+    )
 )]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -216,12 +201,8 @@ pub async fn refresh(
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The account is revoked", body = RevokedAccount),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -249,12 +230,8 @@ pub async fn revoke(
     responses(
         (status = 201, description = "A new account", body = AccountView),
         (status = 200, description = "The account existed; its token was replaced", body = AccountView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Upstream,
+    )
 )]
 pub async fn import(
     State(state): State<AppState>,
@@ -283,12 +260,8 @@ pub async fn import(
     params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
     responses(
         (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict, openapi::Upstream,
+    )
 )]
 pub async fn graph_get(
     state: State<AppState>,
@@ -313,12 +286,8 @@ pub async fn graph_get(
     params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
     responses(
         (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict, openapi::Upstream,
+    )
 )]
 pub async fn graph_post(
     state: State<AppState>,
@@ -342,12 +311,8 @@ pub async fn graph_post(
     params(("id" = String, Path, description = "The account id (`acc_…`)"), ("path" = String, Path, description = "A Graph object or edge path such as `me/media`; token and OAuth endpoints are refused")),
     responses(
         (status = 200, description = "Instagram's answer, with the token and host removed from paging links", body = Object),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),        (status = 502, description = "Instagram failed or answered something unusable", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict, openapi::Upstream,
+    )
 )]
 pub async fn graph_delete(
     state: State<AppState>,

@@ -4,9 +4,10 @@ use axum::http::StatusCode;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::openapi;
 use crate::service::api_keys::{self, ApiKeyView};
 use crate::state::AppState;
 use crate::util::{Page, PageQuery, page, split_list};
@@ -46,11 +47,7 @@ fn manages(caller: &Caller, app_ids: &str) -> bool {
     request_body = NewKey,
     responses(
         (status = 201, description = "The key; `key` is shown this once", body = ApiKeyCreated),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        openapi::CommonErrors,
     )
 )]
 pub async fn create(
@@ -102,11 +99,7 @@ pub async fn create(
     params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "One page of keys, never their secrets", body = Page<ApiKeyView>),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        openapi::CommonErrors,
     )
 )]
 pub async fn list(
@@ -147,12 +140,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The key id (`key_…`)")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn revoke(
     State(state): State<AppState>,

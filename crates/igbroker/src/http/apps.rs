@@ -3,10 +3,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use igbroker_core::ApiScope;
 
-use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::openapi;
 use crate::service::apps::{self, AppChanges, AppShown, AppView, NewApp};
 use crate::service::instagram_webhooks::{self, AppUpdated};
 use crate::state::AppState;
@@ -22,12 +22,8 @@ use crate::util::{Page, PageQuery, page};
     request_body = NewApp,
     responses(
         (status = 201, description = "The app; its webhook secret is shown this once", body = AppShown),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::Conflict,
+    )
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -60,11 +56,7 @@ pub async fn create(
     params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "One page of apps", body = Page<AppView>),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
+        openapi::CommonErrors,
     )
 )]
 pub async fn list(
@@ -96,12 +88,8 @@ pub async fn list(
     params(("app_id" = String, Path, description = "The app id (`app_…`)")),
     responses(
         (status = 200, description = "The app", body = AppView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -127,12 +115,8 @@ pub async fn show(
     request_body = AppChanges,
     responses(
         (status = 200, description = "The app; a rotated webhook secret is shown this once", body = AppUpdated),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -157,12 +141,8 @@ pub async fn update(
     params(("app_id" = String, Path, description = "The app id (`app_…`)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn delete(
     State(state): State<AppState>,

@@ -3,9 +3,10 @@ use axum::extract::State;
 use igbroker_core::ApiScope;
 use serde::Deserialize;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Caller;
 use crate::http::extract::QueryParams;
+use crate::http::openapi;
 use crate::service::audit::AuditEntryView;
 use crate::service::{accounts, audit};
 use crate::state::AppState;
@@ -32,12 +33,8 @@ pub struct AuditQuery {
     params(("account_id" = Option<String>, Query, description = "Only this account's entries (required for keys limited to some apps)"), ("action" = Option<String>, Query, description = "Only this action, e.g. token.read"), ("since" = Option<String>, Query, description = "RFC 3339; entries at or after it"), ("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "One page of entries", body = Page<AuditEntryView>),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn list(
     State(state): State<AppState>,

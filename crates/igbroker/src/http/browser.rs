@@ -12,6 +12,7 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::http::auth::Caller;
 use crate::http::browser_guard;
 use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::openapi;
 use crate::service::connect::{self, CallbackQuery, NewSession, SessionView};
 use crate::state::AppState;
 
@@ -25,12 +26,8 @@ use crate::state::AppState;
     request_body = NewSession,
     responses(
         (status = 201, description = "The session with its connect_url", body = SessionView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -56,12 +53,8 @@ pub async fn create_session(
     params(("id" = String, Path, description = "The session id (`cs_…`)")),
     responses(
         (status = 200, description = "The session", body = SessionView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound,
+    )
 )]
 pub async fn show_session(
     State(state): State<AppState>,

@@ -6,6 +6,8 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::ErrorBody;
+
 use crate::http::{
     accounts, api_keys, apps, audit, browser, health, meta, meta_webhooks, publish, suspension,
 };
@@ -76,6 +78,45 @@ impl Modify for Security {
     }
 }
 
+/// The refusals every `/v1` operation may answer, in the one error shape.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only described: the answers come from `ApiError`.
+pub enum CommonErrors {
+    /// The request is invalid; the message names what to fix
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// No API key, or one the broker does not know
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The key lacks the scope, or is limited to other apps
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// This key's rate limit; wait `Retry-After` seconds
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// The broker or its database cannot serve now; retry
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// No such object, or one of another tenant's apps
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404)]
+#[allow(dead_code)]
+pub struct NotFound(ErrorBody);
+
+/// The account's state forbids it (the code says which)
+#[derive(utoipa::IntoResponses)]
+#[response(status = 409)]
+#[allow(dead_code)]
+pub struct Conflict(ErrorBody);
+
+/// Instagram failed or answered something unusable
+#[derive(utoipa::IntoResponses)]
+#[response(status = 502)]
+#[allow(dead_code)]
+pub struct Upstream(ErrorBody);
+
 /// The document, built once: it never changes while the process runs.
 pub fn json() -> &'static str {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -102,5 +143,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(super::json()).unwrap();
         assert_eq!(v["openapi"], "3.1.0");
         assert!(v["paths"]["/v1/accounts/{id}/token"]["get"].is_object());
+        // The shared refusal sets carry the one error shape.
+        let missing = &v["paths"]["/v1/accounts/{id}"]["get"]["responses"]["404"];
+        assert_eq!(
+            missing["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
+        assert!(v["paths"]["/v1/apps"]["get"]["responses"]["429"].is_object());
     }
 }

@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use igbroker_core::ApiScope;
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ApiResult;
 use crate::http::auth::Caller;
+use crate::http::openapi;
 use crate::service::accounts::{self, AccountView};
 use crate::service::anomaly;
 use crate::state::AppState;
@@ -29,12 +30,8 @@ async fn authorized(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The account", body = AccountView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn suspend(
     State(state): State<AppState>,
@@ -56,12 +53,8 @@ pub async fn suspend(
     params(("id" = String, Path, description = "The account id (`acc_…`)")),
     responses(
         (status = 200, description = "The account", body = AccountView),
-        (status = 400, description = "The request is invalid; the message names what to fix", body = ErrorBody),
-        (status = 401, description = "No API key, or one the broker does not know", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope, or is limited to other apps", body = ErrorBody),
-        (status = 429, description = "This key's rate limit; wait `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The broker or its database cannot serve now; retry", body = ErrorBody),
-        (status = 404, description = "No such object, or one of another tenant's apps", body = ErrorBody),        (status = 409, description = "The account's state forbids it (the code says which)", body = ErrorBody),    )
+        openapi::CommonErrors, openapi::NotFound, openapi::Conflict,
+    )
 )]
 pub async fn resume(
     State(state): State<AppState>,
